@@ -1,0 +1,3 @@
+from callbot.cli import main
+
+main()
