@@ -1,0 +1,679 @@
+"""Typed settings loaded from a TOML file.
+
+``load_config`` reads the file with :mod:`tomllib`, checks every value and
+collects *all* problems before raising a single :class:`ConfigError` whose
+``problems`` list has one line per problem, each naming the key path and how
+to fix it, e.g.::
+
+    sip.port: expected an integer 1-65535, got "abc"
+    sip.prot: unknown key — did you mean 'port'?
+
+The SIP password is a secret: it is excluded from ``repr()``, masked in
+``Config.redacted()`` and never echoed in a problem message. The environment
+variable ``CALLBOT_SIP_PASSWORD`` (when set and non-empty) overrides
+``sip.password`` from the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+from callbot.errors import ConfigError
+
+__all__ = [
+    "CallsConfig",
+    "Config",
+    "LogConfig",
+    "PASSWORD_ENV",
+    "PhoneConfig",
+    "PromptsConfig",
+    "SipConfig",
+    "StorageConfig",
+    "default_config",
+    "load_config",
+]
+
+PASSWORD_ENV = "CALLBOT_SIP_PASSWORD"
+
+WITHHELD_MODES = ("announce", "reject")
+LANGUAGES = ("de", "en")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+DEFAULT_DATABASE = Path("data") / "callbot.db"
+DEFAULT_RECORDINGS = Path("data") / "recordings"
+DEFAULT_PROMPTS = Path("prompts")
+
+
+# --------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    server: str = "127.0.0.1"  # registrar / PBX host
+    port: int = 5060
+    username: str = "callbot"
+    password: str = field(default="", repr=False)  # env CALLBOT_SIP_PASSWORD overrides
+    local_ip: str = "127.0.0.1"  # IP literal reachable by the PBX (goes into SDP)
+    local_port: int = 5062
+    rtp_port_min: int = 10000
+    rtp_port_max: int = 10999
+    register: bool = True
+    register_expires: int = 300  # seconds asked of the registrar
+    rtp_timeout: float = 10.0  # seconds without inbound RTP before hanging up
+    max_call_duration: float = 600.0  # hard cap per call, seconds
+    answer_delay: float = 0.0  # seconds of ringing before answering
+    user_agent: str = "callbot"
+
+
+@dataclass(frozen=True)
+class CallsConfig:
+    withheld: str = "announce"  # "announce" or "reject" (433 Anonymity Disallowed)
+    keep_withheld_evidence: bool = False  # store P-Asserted-Identity of withheld callers
+
+
+@dataclass(frozen=True)
+class PhoneConfig:
+    default_region: str = "DE"  # ISO 3166 alpha-2, upper case
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    database: Path
+    recordings: Path
+
+
+@dataclass(frozen=True)
+class PromptsConfig:
+    dir: Path
+    language: str = "de"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    sip: SipConfig
+    calls: CallsConfig
+    phone: PhoneConfig
+    storage: StorageConfig
+    prompts: PromptsConfig
+    log: LogConfig
+    source: Path | None = None  # the file it came from
+
+    def redacted(self) -> dict:
+        """Nested plain dict (str/int/float/bool/None only) safe to display."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                out[f.name] = {
+                    sf.name: _plain(getattr(value, sf.name)) for sf in dataclasses.fields(value)
+                }
+            else:
+                out[f.name] = _plain(value)
+        out["sip"]["password"] = "***" if self.sip.password else ""
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+_SECTIONS: dict[str, type] = {
+    "sip": SipConfig,
+    "calls": CallsConfig,
+    "phone": PhoneConfig,
+    "storage": StorageConfig,
+    "prompts": PromptsConfig,
+    "log": LogConfig,
+}
+_KNOWN_KEYS: dict[str, list[str]] = {
+    name: [f.name for f in dataclasses.fields(cls)] for name, cls in _SECTIONS.items()
+}
+_SECRET_KEYS = {("sip", "password")}
+
+
+def default_config(base_dir: str | Path) -> Config:
+    """All defaults, with the data and prompt paths under ``base_dir``."""
+    base = Path(base_dir)
+    return Config(
+        sip=SipConfig(),
+        calls=CallsConfig(),
+        phone=PhoneConfig(),
+        storage=StorageConfig(database=base / DEFAULT_DATABASE, recordings=base / DEFAULT_RECORDINGS),
+        prompts=PromptsConfig(dir=base / DEFAULT_PROMPTS),
+        log=LogConfig(),
+        source=None,
+    )
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path``; raise :class:`ConfigError` listing every problem."""
+    if env is None:
+        env = os.environ
+    source = Path(os.path.abspath(Path(path).expanduser()))
+    data = _read_toml(source)
+    base = source.parent
+
+    r = _Reader()
+    sections = r.sections(data)
+
+    sip = _load_sip(r, sections["sip"], env)
+    calls = _load_calls(r, sections["calls"])
+    phone = _load_phone(r, sections["phone"])
+    storage = _load_storage(r, sections["storage"], base)
+    prompts = _load_prompts(r, sections["prompts"], base)
+    log = _load_log(r, sections["log"])
+
+    if r.problems:
+        raise ConfigError(r.problems, str(source))
+    return Config(
+        sip=sip, calls=calls, phone=phone, storage=storage, prompts=prompts, log=log, source=source
+    )
+
+
+_TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def _read_toml(source: Path) -> dict[str, Any]:
+    where = str(source)
+    try:
+        raw = source.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"config file {source} does not exist — check the path, or copy the example "
+             f"config.toml from the callbot repository"],
+            where,
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            [f"config file {source} is a directory — give the path of the .toml file inside it"],
+            where,
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            [f"config file {source} cannot be read ({reason}) — check its permissions"], where
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"line {line}: the file is not valid UTF-8 — save it as UTF-8 text"], where
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = _TOML_POS.search(msg)
+        if m:
+            pos = f"line {m.group(1)}, column {m.group(2)}"
+            msg = msg[: m.start()]
+        elif _TOML_END.search(msg):
+            pos = f"line {max(1, len(text.splitlines()))} (end of file)"
+            msg = _TOML_END.sub("", msg)
+        else:
+            pos = "somewhere in the file"
+        reason = msg[:1].lower() + msg[1:] if msg else "syntax error"
+        raise ConfigError(
+            [f"{pos}: invalid TOML ({reason}) — check quotes, brackets and the "
+             f"'key = value' form on that line"],
+            where,
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# Value checking
+# --------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_MISSING = object()
+
+
+def _key(*parts: str) -> str:
+    return ".".join(p if _BARE_KEY.match(p) else json.dumps(p, ensure_ascii=False) for p in parts)
+
+
+def _describe(value: Any) -> str:
+    """What the user wrote, the way they wrote it (for non-secret values)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return json.dumps(shown, ensure_ascii=False)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return _kind(value)
+
+
+def _kind(value: Any) -> str:
+    """Type only, never the value (used for secrets)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return "a date/time"
+
+
+def _unquote_hint(value: Any) -> str:
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("true", "false"):
+            return " — write it without quotes"
+        try:
+            float(v)
+        except ValueError:
+            return ""
+        return " — write the number without quotes"
+    return ""
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.bad: set[str] = set()  # key paths that already have a problem
+
+    def add(self, problem: str) -> None:
+        self.problems.append(problem)
+        self.bad.add(problem.split(":", 1)[0])
+
+    # -- structure ---------------------------------------------------------
+
+    def sections(self, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for name, value in data.items():
+            if name in _SECTIONS:
+                if isinstance(value, dict):
+                    out[name] = value
+                    self._unknown_keys(name, value)
+                else:
+                    self.add(
+                        f"{_key(name)}: expected a section [{name}], got {_kind(value)} — "
+                        f"write the settings as key = value lines under a [{name}] header"
+                    )
+                continue
+            if not isinstance(value, dict):
+                owners = [s for s, keys in _KNOWN_KEYS.items() if name in keys]
+                if owners:
+                    self.add(
+                        f"{_key(name)}: key outside any section — move it below the "
+                        f"[{owners[0]}] header"
+                    )
+                    continue
+            self.add(f"{_key(name)}: unknown section — {_suggest(name, list(_SECTIONS), 'sections')}")
+        return out
+
+    def _unknown_keys(self, section: str, table: dict[str, Any]) -> None:
+        known = _KNOWN_KEYS[section]
+        for key in table:
+            if key not in known:
+                self.add(f"{_key(section, key)}: unknown key — {_suggest(key, known, 'keys')}")
+
+    # -- typed getters -----------------------------------------------------
+    # Each returns the checked value, or the default after recording a problem.
+
+    def string(
+        self,
+        table: dict[str, Any],
+        section: str,
+        key: str,
+        default: str,
+        *,
+        nonempty: bool = False,
+        single_line: bool = True,
+    ) -> str:
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        secret = (section, key) in _SECRET_KEYS
+        path = _key(section, key)
+        if not isinstance(value, str):
+            got = _kind(value) if secret else _describe(value)
+            hint = "" if secret else " — put the text in double quotes"
+            self.add(f"{path}: expected a text string, got {got}{hint}")
+            return default
+        if nonempty and not value.strip():
+            self.add(f"{path}: must not be empty")
+            return default
+        if single_line and any(c in value for c in "\r\n\x00"):
+            self.add(f"{path}: must be a single line without line breaks")
+            return default
+        return value
+
+    def choice(
+        self, table: dict[str, Any], section: str, key: str, default: str, choices: tuple[str, ...]
+    ) -> str:
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        allowed = ", ".join(f'"{c}"' for c in choices)
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        self.add(f"{_key(section, key)}: expected one of {allowed}, got {_describe(value)}")
+        return default
+
+    def integer(
+        self, table: dict[str, Any], section: str, key: str, default: int, lo: int, hi: int
+    ) -> int:
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
+            return value
+        self.add(
+            f"{_key(section, key)}: expected an integer {lo}-{hi}, got {_describe(value)}"
+            f"{_unquote_hint(value)}"
+        )
+        return default
+
+    def number(
+        self,
+        table: dict[str, Any],
+        section: str,
+        key: str,
+        default: float,
+        *,
+        lo: float,
+        hi: float | None = None,
+        lo_exclusive: bool = False,
+        unit: str = "seconds",
+    ) -> float:
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if ok:
+            ok = (value > lo if lo_exclusive else value >= lo) and (hi is None or value <= hi)
+        if ok:
+            return float(value)
+        if hi is None:
+            want = f"greater than {lo:g}" if lo_exclusive else f"at least {lo:g}"
+        else:
+            want = f"{lo:g}-{hi:g}"
+        self.add(
+            f"{_key(section, key)}: expected a number of {unit} {want}, got {_describe(value)}"
+            f"{_unquote_hint(value)}"
+        )
+        return default
+
+    def boolean(self, table: dict[str, Any], section: str, key: str, default: bool) -> bool:
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        if isinstance(value, bool):
+            return value
+        hint = ""
+        if isinstance(value, str):
+            hint = " — write true or false without quotes"
+        self.add(f"{_key(section, key)}: expected true or false, got {_describe(value)}{hint}")
+        return default
+
+    def path(
+        self, table: dict[str, Any], section: str, key: str, default: Path, base: Path
+    ) -> Path | None:
+        """A path resolved against ``base``; ``None`` if the value is unusable."""
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            return base / default
+        p = _key(section, key)
+        if not isinstance(value, str):
+            self.add(f"{p}: expected a path in double quotes, got {_describe(value)}")
+            return None
+        if not value.strip():
+            self.add(f"{p}: must not be empty — give a path, relative to the config file's folder")
+            return None
+        if "\x00" in value:
+            self.add(f"{p}: contains a NUL character — give a plain path")
+            return None
+        return Path(os.path.normpath(base / Path(value).expanduser()))
+
+
+def _suggest(word: str, candidates: list[str], what: str) -> str:
+    lowered = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    if match:
+        return f"did you mean '{lowered[match[0]]}'?"
+    return f"valid {what} are: " + ", ".join(candidates)
+
+
+# --------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------
+
+
+def _load_sip(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> SipConfig:
+    d = SipConfig()
+    s = "sip"
+    server = r.string(t, s, "server", d.server)
+    port = r.integer(t, s, "port", d.port, 1, 65535)
+    username = r.string(t, s, "username", d.username, nonempty=True)
+    password = r.string(t, s, "password", d.password, single_line=False)
+    env_password = env.get(PASSWORD_ENV)
+    if env_password:
+        password = env_password
+    if any(c in password for c in "\r\n\x00"):
+        origin = PASSWORD_ENV if env_password else "sip.password"
+        r.add(f"{origin}: the password must not contain line breaks or NUL characters")
+
+    local_ip = d.local_ip
+    raw_ip = t.get("local_ip", _MISSING)
+    if raw_ip is not _MISSING:
+        local_ip = _check_local_ip(r, raw_ip) or d.local_ip
+
+    local_port = r.integer(t, s, "local_port", d.local_port, 1, 65535)
+    rtp_min = r.integer(t, s, "rtp_port_min", d.rtp_port_min, 1024, 65535)
+    rtp_max = r.integer(t, s, "rtp_port_max", d.rtp_port_max, 1024, 65535)
+    rtp_ok = not r.bad & {"sip.rtp_port_min", "sip.rtp_port_max"}
+    if rtp_ok and rtp_max < rtp_min + 1:
+        r.add(
+            f"sip.rtp_port_max: must be at least rtp_port_min + 1 (got rtp_port_min = {rtp_min}, "
+            f"rtp_port_max = {rtp_max}) — the RTP range needs at least 2 ports, e.g. 10000-10999"
+        )
+    elif rtp_ok and "sip.local_port" not in r.bad and rtp_min <= local_port <= rtp_max:
+        r.add(
+            f"sip.local_port: {local_port} lies inside the RTP range {rtp_min}-{rtp_max} — "
+            f"choose a SIP port outside it, e.g. 5062"
+        )
+
+    register = r.boolean(t, s, "register", d.register)
+    if register and not server.strip():
+        r.add(
+            "sip.server: is empty but sip.register = true — give the registrar/PBX host, "
+            "or set register = false"
+        )
+    if server.strip() == local_ip and port == local_port:
+        r.add(
+            f"sip.local_port: {local_port} is the PBX's own port on {local_ip} — "
+            f"use a different local port, e.g. 5062"
+        )
+    register_expires = r.integer(t, s, "register_expires", d.register_expires, 10, 86400)
+    rtp_timeout = r.number(t, s, "rtp_timeout", d.rtp_timeout, lo=0, lo_exclusive=True)
+    max_call = r.number(t, s, "max_call_duration", d.max_call_duration, lo=0, lo_exclusive=True)
+    answer_delay = r.number(t, s, "answer_delay", d.answer_delay, lo=0, hi=30)
+    user_agent = r.string(t, s, "user_agent", d.user_agent, nonempty=True)
+    return SipConfig(
+        server=server.strip(),
+        port=port,
+        username=username,
+        password=password,
+        local_ip=local_ip,
+        local_port=local_port,
+        rtp_port_min=rtp_min,
+        rtp_port_max=rtp_max,
+        register=register,
+        register_expires=register_expires,
+        rtp_timeout=rtp_timeout,
+        max_call_duration=max_call,
+        answer_delay=answer_delay,
+        user_agent=user_agent,
+    )
+
+
+def _check_local_ip(r: _Reader, value: Any) -> str | None:
+    if not isinstance(value, str):
+        r.add(f'sip.local_ip: expected an IP address in quotes such as "192.168.1.20", '
+              f"got {_describe(value)}")
+        return None
+    try:
+        ip = ipaddress.ip_address(value.strip())
+    except ValueError:
+        r.add(
+            f"sip.local_ip: expected an IP address such as \"192.168.1.20\", got "
+            f"{_describe(value)} — host names are not allowed here; use this machine's "
+            f"address on the network the PBX can reach"
+        )
+        return None
+    if ip.is_unspecified:
+        r.add(
+            f"sip.local_ip: {ip} is not a reachable address — the PBX sends audio (RTP) to the "
+            f"address in the SDP, so give this machine's real IP, e.g. \"192.168.1.20\", "
+            f"or \"127.0.0.1\" when the PBX runs on the same machine"
+        )
+        return None
+    if ip.is_multicast:
+        r.add(f"sip.local_ip: {ip} is a multicast address — give this machine's own IP address")
+        return None
+    return str(ip)
+
+
+def _load_calls(r: _Reader, t: dict[str, Any]) -> CallsConfig:
+    d = CallsConfig()
+    return CallsConfig(
+        withheld=r.choice(t, "calls", "withheld", d.withheld, WITHHELD_MODES),
+        keep_withheld_evidence=r.boolean(
+            t, "calls", "keep_withheld_evidence", d.keep_withheld_evidence
+        ),
+    )
+
+
+def _load_phone(r: _Reader, t: dict[str, Any]) -> PhoneConfig:
+    d = PhoneConfig()
+    value = t.get("default_region", _MISSING)
+    if value is _MISSING:
+        return d
+    if isinstance(value, str) and value.strip().upper() in phonenumbers.SUPPORTED_REGIONS:
+        return PhoneConfig(default_region=value.strip().upper())
+    r.add(
+        f"phone.default_region: expected a two-letter country code such as \"DE\", \"AT\" or "
+        f"\"CH\", got {_describe(value)}"
+    )
+    return d
+
+
+def _load_storage(r: _Reader, t: dict[str, Any], base: Path) -> StorageConfig:
+    database = r.path(t, "storage", "database", DEFAULT_DATABASE, base)
+    recordings = r.path(t, "storage", "recordings", DEFAULT_RECORDINGS, base)
+    if database is not None:
+        try:
+            _check_database(r, database)
+        except OSError as exc:
+            r.add(f"storage.database: cannot check {database} ({exc.strerror or exc}) — "
+                  f"choose another path")
+    if recordings is not None:
+        try:
+            _check_writable_dir(r, "storage.recordings", recordings)
+        except OSError as exc:
+            r.add(f"storage.recordings: cannot check {recordings} ({exc.strerror or exc}) — "
+                  f"choose another path")
+    return StorageConfig(
+        database=database if database is not None else base / DEFAULT_DATABASE,
+        recordings=recordings if recordings is not None else base / DEFAULT_RECORDINGS,
+    )
+
+
+def _nearest_existing(p: Path) -> Path:
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def _check_database(r: _Reader, database: Path) -> None:
+    if database.is_dir():
+        r.add(
+            f"storage.database: {database} is a directory — give a file path such as "
+            f"data/callbot.db"
+        )
+        return
+    _check_writable_dir(r, "storage.database", database.parent, what="the database's folder")
+
+
+def _check_writable_dir(r: _Reader, key: str, directory: Path, what: str = "") -> None:
+    """``directory`` must be a writable dir, or creatable under a writable dir."""
+    ancestor = _nearest_existing(directory)
+    label = f" ({what})" if what else ""
+    if not ancestor.is_dir():
+        r.add(
+            f"{key}: {ancestor} is a file, not a directory, so {directory}{label} cannot be "
+            f"created — choose another path"
+        )
+    elif not os.access(ancestor, os.W_OK | os.X_OK):
+        target = (
+            f"directory {ancestor} is not writable"
+            if ancestor == directory
+            else f"{directory}{label} cannot be created because {ancestor} is not writable"
+        )
+        r.add(f"{key}: {target} — fix its permissions or choose another path")
+
+
+def _load_prompts(r: _Reader, t: dict[str, Any], base: Path) -> PromptsConfig:
+    directory = r.path(t, "prompts", "dir", DEFAULT_PROMPTS, base)
+    language = r.choice(t, "prompts", "language", PromptsConfig.language, LANGUAGES)
+    lang_ok = "prompts.language" not in r.bad
+    if directory is not None:
+        if not directory.exists():
+            r.add(
+                f"prompts.dir: directory {directory} does not exist — create it or point "
+                f"prompts.dir at the bundled prompts/"
+            )
+        elif not directory.is_dir():
+            r.add(
+                f"prompts.dir: {directory} is a file, not a directory — point prompts.dir at "
+                f"the bundled prompts/"
+            )
+        elif lang_ok and not (directory / language).is_dir():
+            present = sorted(l for l in LANGUAGES if (directory / l).is_dir())
+            alt = f" or choose one that exists ({', '.join(present)})" if present else ""
+            r.add(
+                f"prompts.language: directory {directory / language} does not exist — "
+                f"add the {language!r} prompts there{alt}"
+            )
+    return PromptsConfig(
+        dir=directory if directory is not None else base / DEFAULT_PROMPTS, language=language
+    )
+
+
+def _load_log(r: _Reader, t: dict[str, Any]) -> LogConfig:
+    return LogConfig(level=r.choice(t, "log", "level", LogConfig.level, LOG_LEVELS))
