@@ -1,0 +1,505 @@
+"""Tests for callbot.store: schema, migrations, writer thread, reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from callbot import store as store_mod
+from callbot.errors import StoreError
+from callbot.store import (
+    MIGRATIONS,
+    OUTCOMES,
+    SCHEMA_VERSION,
+    CallerFields,
+    CallRecord,
+    Event,
+    Store,
+    format_time,
+)
+
+T0 = datetime(2026, 11, 22, 14, 35, 1, 123000, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = T0):
+        self.now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += timedelta(seconds=seconds)
+
+
+def caller(number: str | None = "+441632960001", dialled: str | None = "01632960001",
+           withheld: bool = False, **kw) -> CallerFields:
+    fields = dict(
+        raw=f'"Test" <sip:{dialled or "anonymous"}@example.net>',
+        display="Test",
+        number=number,
+        dialled=dialled,
+        country=44 if number else None,
+        region="GB" if number else None,
+        type="fixed_line" if number else None,
+        description="United Kingdom" if number else None,
+        valid=number is not None,
+        withheld=withheld,
+        number_source="from" if number else None,
+    )
+    fields.update(kw)
+    return CallerFields(**fields)
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "data" / "calls.db"
+
+
+@pytest.fixture
+def store(db_path, clock):
+    s = Store(db_path, clock=clock)
+    s.start()
+    yield s
+    s.close()
+
+
+def raw_rows(path, sql, params=()):
+    conn = sqlite3.connect(str(path))
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+# -- opening, schema, migrations ---------------------------------------------
+
+
+def test_creates_parent_dir_and_records_migrations(db_path):
+    assert not db_path.parent.exists()
+    s = Store(db_path)
+    assert db_path.exists()
+    assert s.path == db_path
+    names = [name for name, _ in MIGRATIONS]
+    assert names[0] == "0001_calls_and_events"
+    assert s.applied_migrations() == names
+    assert SCHEMA_VERSION == len(MIGRATIONS)
+    s.close()
+
+
+def test_migrations_not_reapplied_on_reopen(db_path, monkeypatch):
+    Store(db_path).close()
+    before = raw_rows(db_path, "SELECT name, applied_at FROM _migrations")
+    assert [r["name"] for r in before] == ["0001_calls_and_events"]
+
+    calls = []
+    wrapped = [(name, lambda db, fn=fn, name=name: (calls.append(name), fn(db)))
+               for name, fn in MIGRATIONS]
+    monkeypatch.setattr(store_mod, "MIGRATIONS", wrapped)
+    s = Store(db_path)
+    s.close()
+    assert calls == []
+    assert raw_rows(db_path, "SELECT name, applied_at FROM _migrations") == before
+
+
+def test_new_migration_applied_once_in_order(db_path, monkeypatch):
+    Store(db_path).close()
+    ran = []
+
+    def _m0002(db):
+        ran.append(1)
+        db.execute("CREATE TABLE extra (id INTEGER PRIMARY KEY)")
+
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("0002_extra", _m0002)])
+    Store(db_path).close()
+    Store(db_path).close()
+    assert ran == [1]
+    assert [r["name"] for r in raw_rows(db_path, "SELECT name FROM _migrations ORDER BY rowid")] == [
+        "0001_calls_and_events",
+        "0002_extra",
+    ]
+
+
+def test_failed_migration_is_rolled_back_and_not_recorded(db_path, monkeypatch):
+    Store(db_path).close()
+
+    def _bad(db):
+        db.execute("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
+        db.execute("THIS IS NOT SQL")
+
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("0002_bad", _bad)])
+    with pytest.raises(StoreError, match="0002_bad"):
+        Store(db_path)
+    tables = {r["name"] for r in raw_rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "half_done" not in tables
+    assert [r["name"] for r in raw_rows(db_path, "SELECT name FROM _migrations")] == [
+        "0001_calls_and_events"
+    ]
+
+
+def test_concurrent_opens_migrate_once(db_path):
+    errors = []
+    barrier = threading.Barrier(6)
+
+    def open_it():
+        try:
+            barrier.wait()
+            Store(db_path).close()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(raw_rows(db_path, "SELECT * FROM _migrations")) == len(MIGRATIONS)
+
+
+def test_wal_mode_and_schema(store, db_path):
+    assert raw_rows(db_path, "PRAGMA journal_mode")[0]["journal_mode"] == "wal"
+    assert raw_rows(db_path, "PRAGMA user_version")[0]["user_version"] == SCHEMA_VERSION
+
+    cols = {r["name"]: r for r in raw_rows(db_path, "PRAGMA table_info(calls)")}
+    assert set(cols) == {
+        "id", "sip_call_id", "started_at", "answered_at", "ended_at", "duration", "outcome",
+        "caller_raw", "caller_display", "caller_number", "caller_dialled", "caller_country",
+        "caller_region", "caller_type", "caller_description", "caller_valid", "withheld",
+        "withheld_evidence", "number_source",
+    }
+    assert cols["started_at"]["notnull"] == 1
+    assert cols["withheld"]["notnull"] == 1 and cols["withheld"]["dflt_value"] == "0"
+    assert cols["duration"]["type"] == "REAL"
+    sql = raw_rows(db_path, "SELECT sql FROM sqlite_master WHERE name='calls'")[0]["sql"]
+    assert "AUTOINCREMENT" in sql
+
+    ev_cols = {r["name"] for r in raw_rows(db_path, "PRAGMA table_info(events)")}
+    assert ev_cols == {"id", "call_id", "at", "kind", "rule", "reason"}
+    fks = raw_rows(db_path, "PRAGMA foreign_key_list(events)")
+    assert [(f["from"], f["table"], f["to"]) for f in fks] == [("call_id", "calls", "id")]
+
+    indexed = set()
+    for table in ("calls", "events"):
+        for idx in raw_rows(db_path, f"PRAGMA index_list({table})"):
+            for col in raw_rows(db_path, f"PRAGMA index_info({idx['name']})"):
+                indexed.add((table, col["name"]))
+    assert {("calls", "started_at"), ("calls", "caller_number"), ("calls", "outcome"),
+            ("events", "call_id")} <= indexed
+
+
+def test_outcome_constants():
+    assert OUTCOMES == {
+        "withheld_rejected", "cancelled", "answered", "caller_hung_up", "error",
+        "interrupted", "timeout",
+    }
+    assert store_mod.ANSWERED == "answered" and store_mod.INTERRUPTED == "interrupted"
+
+
+def test_format_time():
+    assert format_time(T0) == "2026-11-22T14:35:01.123Z"
+    plus_one = timezone(timedelta(hours=1))
+    assert format_time(datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=plus_one)) == "2026-01-02T02:04:05.006Z"
+    assert format_time(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000Z"
+
+
+# -- StoreError on bad paths ---------------------------------------------------
+
+
+def test_path_is_directory(tmp_path):
+    with pytest.raises(StoreError, match="directory"):
+        Store(tmp_path)
+
+
+def test_path_is_not_a_database(tmp_path):
+    bogus = tmp_path / "calls.db"
+    bogus.write_text("this is a text file, not a database\n" * 100)
+    with pytest.raises(StoreError, match="not a callbot call log"):
+        Store(bogus)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
+def test_directory_not_writable(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(StoreError, match="not writable"):
+            Store(ro / "calls.db")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_parent_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError):
+        Store(tmp_path / "file" / "calls.db")
+
+
+# -- writes ---------------------------------------------------------------------
+
+
+def test_start_call_row_exists_with_null_outcome(store, db_path):
+    call_id = store.start_call(caller(evidence="P-Asserted-Identity: <sip:x>"), "abc@pbx").result(5)
+    assert isinstance(call_id, int)
+    rows = raw_rows(db_path, "SELECT * FROM calls WHERE id = ?", (call_id,))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["outcome"] is None and row["ended_at"] is None and row["duration"] is None
+    assert row["started_at"] == "2026-11-22T14:35:01.123Z"
+    assert row["sip_call_id"] == "abc@pbx"
+    assert row["caller_number"] == "+441632960001"
+    assert row["caller_dialled"] == "01632960001"
+    assert row["caller_country"] == 44
+    assert row["caller_valid"] == 1 and row["withheld"] == 0
+    assert row["withheld_evidence"] == "P-Asserted-Identity: <sip:x>"
+
+    rec = store.call(call_id)
+    assert isinstance(rec, CallRecord)
+    assert rec.outcome is None and rec.caller_valid is True and rec.withheld is False
+    assert [c.id for c in store.open_calls()] == [call_id]
+
+
+def test_withheld_call(store):
+    call_id = store.start_call(caller(number=None, dialled=None, withheld=True), None).result(5)
+    rec = store.call(call_id)
+    assert rec.withheld is True and rec.caller_number is None and rec.caller_dialled is None
+    assert rec.caller_valid is False and rec.sip_call_id is None
+
+
+def test_finish_computes_duration_from_clock(store, clock):
+    call_id = store.start_call(caller(), "c1").result(5)
+    clock.advance(2.0)
+    store.mark_answered(call_id).result(5)
+    clock.advance(10.345)
+    store.finish_call(call_id, "answered").result(5)
+    rec = store.call(call_id)
+    assert rec.answered_at == "2026-11-22T14:35:03.123Z"
+    assert rec.ended_at == "2026-11-22T14:35:13.468Z"
+    assert rec.duration == pytest.approx(12.345)
+    assert rec.outcome == "answered"
+    assert store.open_calls() == []
+
+
+def test_finish_twice_keeps_first_outcome(store, clock):
+    call_id = store.start_call(caller(), None).result(5)
+    clock.advance(5)
+    store.finish_call(call_id, "caller_hung_up").result(5)
+    clock.advance(5)
+    assert store.finish_call(call_id, "error").result(5) is None
+    rec = store.call(call_id)
+    assert rec.outcome == "caller_hung_up"
+    assert rec.duration == pytest.approx(5.0)
+
+
+def test_unknown_outcome_raises_immediately(store):
+    call_id = store.start_call(caller(), None).result(5)
+    with pytest.raises(ValueError, match="bogus"):
+        store.finish_call(call_id, "bogus")
+    store.flush()
+    assert store.call(call_id).outcome is None
+
+
+def test_events_and_reasons(store, clock):
+    call_id = store.start_call(caller(), None).result(5)
+    store.add_event(call_id, "sip", reason="INVITE received")
+    clock.advance(0.5)
+    store.add_event(call_id, "decision", "allowlist", "number is on the allow list")
+    store.add_event(call_id, "prompt", reason="greeting.wav")
+    store.add_event(call_id, "decision", "hours", "within office hours")
+    store.add_event(call_id, "hangup", "caller", None).result(5)
+
+    events = store.events(call_id)
+    assert [e.kind for e in events] == ["sip", "decision", "prompt", "decision", "hangup"]
+    assert all(isinstance(e, Event) and e.call_id == call_id for e in events)
+    assert events[0].at == "2026-11-22T14:35:01.123Z"
+    assert events[1].at == "2026-11-22T14:35:01.623Z"
+    assert events[1].rule == "allowlist" and events[4].reason is None
+    assert store.call(call_id).reasons == (
+        "allowlist: number is on the allow list",
+        "hours: within office hours",
+    )
+    assert store.calls()[0].reasons == store.call(call_id).reasons
+
+
+def test_read_missing(store):
+    assert store.call(12345) is None
+    assert store.events(12345) == []
+
+
+def test_filters(store, clock):
+    a = store.start_call(caller("+441632960001", "01632960001"), None).result(5)
+    clock.advance(3600)
+    b = store.start_call(caller("+441632960002", "01632960002"), None).result(5)
+    clock.advance(3600)
+    c = store.start_call(caller(None, None, withheld=True), None).result(5)
+    clock.advance(3600)
+    d = store.start_call(caller(None, "12345", valid=False), None).result(5)
+    store.finish_call(a, "answered")
+    store.finish_call(b, "caller_hung_up")
+    store.finish_call(c, "withheld_rejected").result(5)
+
+    assert [r.id for r in store.calls()] == [d, c, b, a]  # newest first
+    assert [r.id for r in store.calls(limit=2)] == [d, c]
+    assert [r.id for r in store.calls(since=T0 + timedelta(minutes=30))] == [d, c, b]
+    assert [r.id for r in store.calls(since=T0 + timedelta(hours=2))] == [d, c]
+    assert [r.id for r in store.calls(outcome="answered")] == [a]
+    assert [r.id for r in store.calls(outcome="withheld_rejected")] == [c]
+    assert store.calls(outcome="timeout") == []
+    # exact and substring, on caller_number or caller_dialled
+    assert [r.id for r in store.calls(number="+441632960002")] == [b]
+    assert [r.id for r in store.calls(number="01632960001")] == [a]
+    assert [r.id for r in store.calls(number="1632960")] == [b, a]
+    assert [r.id for r in store.calls(number="234")] == [d]
+    assert store.calls(number="%") == []
+    assert [r.id for r in store.calls(number="1632960", since=T0 + timedelta(minutes=1))] == [b]
+    assert [r.id for r in store.calls(number="1632960", outcome="answered")] == [a]
+    with pytest.raises(ValueError):
+        store.calls(outcome="nope")
+
+
+def test_to_json(store):
+    call_id = store.start_call(caller(), "sip-1").result(5)
+    store.add_event(call_id, "decision", "default", "unknown caller")
+    store.finish_call(call_id, "answered").result(5)
+    data = store.call(call_id).to_json()
+    for key in ("id", "started_at", "ended_at", "caller_number", "caller_raw", "withheld",
+                "outcome", "reasons", "sip_call_id", "answered_at", "duration",
+                "caller_display", "caller_dialled", "caller_country", "caller_region",
+                "caller_type", "caller_description", "caller_valid", "number_source"):
+        assert key in data, key
+    assert data["reasons"] == ["default: unknown caller"]
+    assert data["withheld"] is False and data["outcome"] == "answered"
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_concurrent_writers_all_land(tmp_path):
+    path = tmp_path / "calls.db"
+    errors: list[BaseException] = []
+    ids: list[int] = []
+    lock = threading.Lock()
+    with Store(path) as s:
+        def worker(n: int) -> None:
+            try:
+                mine = []
+                futures = [s.start_call(caller(f"+4416329{n:02d}{i:03d}"), f"{n}-{i}")
+                           for i in range(50)]
+                for f in futures:
+                    call_id = f.result(30)
+                    mine.append(call_id)
+                    s.add_event(call_id, "decision", "rule", f"thread {n}")
+                    s.finish_call(call_id, "answered")
+                with lock:
+                    ids.extend(mine)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        # readers concurrently with writers
+        for _ in range(20):
+            s.calls(limit=10)
+        for t in threads:
+            t.join()
+        s.flush(30)
+    assert errors == []
+    assert len(set(ids)) == 400
+    assert raw_rows(path, "SELECT count(*) AS n FROM calls WHERE outcome = 'answered'")[0]["n"] == 400
+    assert raw_rows(path, "SELECT count(*) AS n FROM events")[0]["n"] == 400
+
+
+def test_close_drains_queue(tmp_path):
+    path = tmp_path / "calls.db"
+    s = Store(path)
+    s.start()
+    futures = [s.start_call(caller(), str(i)) for i in range(300)]
+    s.close()
+    assert all(f.done() and f.exception() is None for f in futures)
+    s2 = Store(path)
+    assert len(s2.calls(limit=1000)) == 300
+    s2.close()
+
+
+def test_write_after_close_fails_via_future(tmp_path, caplog):
+    s = Store(tmp_path / "calls.db")
+    s.start()
+    s.close()
+    with caplog.at_level(logging.ERROR, logger="callbot.store"):
+        f = s.start_call(caller(), None)
+    assert isinstance(f.exception(1), StoreError)
+    s.close()  # closing twice is harmless
+
+
+def test_writes_start_writer_on_demand(tmp_path):
+    s = Store(tmp_path / "calls.db")
+    try:
+        assert isinstance(s.start_call(caller(), None).result(5), int)
+    finally:
+        s.close()
+
+
+def test_failing_write_sets_exception_and_writer_survives(store, caplog):
+    with caplog.at_level(logging.ERROR, logger="callbot.store"):
+        bad = store.add_event(999999, "decision", "x", "y")
+        exc = bad.exception(5)
+    assert isinstance(exc, StoreError)
+    assert "FOREIGN KEY" in str(exc)
+    assert any("FOREIGN KEY" in r.getMessage() and r.name == "callbot.store" for r in caplog.records)
+
+    missing = store.finish_call(999999, "answered").exception(5)
+    assert isinstance(missing, StoreError) and "999999" in str(missing)
+    assert isinstance(store.mark_answered(999999).exception(5), StoreError)
+
+    call_id = store.start_call(caller(), None).result(5)
+    store.add_event(call_id, "decision", "ok", "still works").result(5)
+    store.finish_call(call_id, "answered").result(5)
+    assert store.call(call_id).reasons == ("ok: still works",)
+    assert store.events(999999) == []
+
+
+def test_finalize_interrupted_after_crash(db_path, clock):
+    s = Store(db_path, clock=clock)
+    s.start()
+    open1 = s.start_call(caller(), "a").result(5)
+    done = s.start_call(caller(), "b").result(5)
+    open2 = s.start_call(caller(), "c").result(5)
+    s.add_event(open1, "decision", "default", "unknown")
+    s.finish_call(done, "answered").result(5)
+    # simulate a crash: no close(), just a new Store on the same file
+    clock.advance(60)
+    s2 = Store(db_path, clock=clock)
+    s2.start()
+    try:
+        assert {c.id for c in s2.open_calls()} == {open1, open2}
+        assert s2.finalize_interrupted() == 2
+        assert s2.open_calls() == []
+        for call_id in (open1, open2):
+            rec = s2.call(call_id)
+            assert rec.outcome == "interrupted"
+            assert rec.ended_at == "2026-11-22T14:36:01.123Z"
+            last = s2.events(call_id)[-1]
+            assert (last.kind, last.rule, last.reason) == (
+                "hangup", "restart", "bot restarted; call was open when it stopped"
+            )
+        assert s2.call(done).outcome == "answered"
+        assert s2.events(done) == []
+        assert s2.finalize_interrupted() == 0
+    finally:
+        s2.close()
+        s.close()
