@@ -1,0 +1,201 @@
+"""The running bot: wires configuration, call log, prompts and the SIP endpoint.
+
+One call's path: INVITE → caller identified → row inserted (before answering)
+→ policy decision logged → mechanism (433, or answer + prompt + hang up)
+→ row finalized in ``finally``, whatever happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from callbot import policy
+from callbot.caller import Caller, identify_raw
+from callbot.config import Config
+from callbot.policy import Action, Decision
+from callbot.prompts import PromptLibrary
+from callbot.session import Clock, MonotonicClock, announce_and_hang_up
+from callbot.sip import IncomingCall, SipEndpoint, SipSettings
+from callbot.store import CallerFields, Store
+
+log = logging.getLogger("callbot.bot")
+
+#: How long call setup waits for the call row to be written before answering.
+ROW_WRITE_TIMEOUT = 2.0
+#: Polling step while the call rings (answer_delay), seconds.
+RING_POLL = 0.02
+#: Prompts the bot needs before it may take calls.
+REQUIRED_PROMPTS = ("withheld", "hello")
+
+
+def sip_settings(config: Config) -> SipSettings:
+    s = config.sip
+    return SipSettings(
+        server=s.server,
+        port=s.port,
+        username=s.username,
+        password=s.password,
+        local_ip=s.local_ip,
+        local_port=s.local_port,
+        rtp_port_min=s.rtp_port_min,
+        rtp_port_max=s.rtp_port_max,
+        register=s.register,
+        register_expires=s.register_expires,
+        rtp_timeout=s.rtp_timeout,
+        max_call_duration=s.max_call_duration,
+        user_agent=s.user_agent,
+    )
+
+
+def caller_fields(caller: Caller, keep_evidence: bool) -> CallerFields:
+    evidence = None
+    if caller.withheld and keep_evidence and caller.asserted_identities:
+        evidence = "; ".join(caller.asserted_identities)
+    return CallerFields(
+        raw=caller.from_raw,
+        display=caller.display_name,
+        number=caller.e164,
+        dialled=caller.number,
+        country=caller.country_code,
+        region=caller.region,
+        type=caller.number_type,
+        description=caller.description,
+        valid=caller.valid,
+        withheld=caller.withheld,
+        number_source=caller.number_source,
+        evidence=evidence,
+    )
+
+
+@dataclass
+class _CallLog:
+    """Writes one call's events; tolerates a call row that could not be written."""
+
+    store: Store
+    call_id: int | None
+
+    def event(self, kind: str, rule: str | None, reason: str | None) -> None:
+        log.info("call %s: %s %s: %s", self.call_id, kind, rule, reason)
+        if self.call_id is not None:
+            self.store.add_event(self.call_id, kind, rule, reason)
+
+    def answered(self) -> None:
+        if self.call_id is not None:
+            self.store.mark_answered(self.call_id)
+
+    def finish(self, outcome: str) -> None:
+        log.info("call %s: outcome %s", self.call_id, outcome)
+        if self.call_id is not None:
+            self.store.finish_call(self.call_id, outcome)
+
+
+class Bot:
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None = None,
+        prompts: PromptLibrary | None = None,
+        clock: Clock | None = None,
+    ):
+        self.config = config
+        self.store = store or Store(config.storage.database)
+        self.prompts = prompts or PromptLibrary.load(
+            config.prompts.dir, config.prompts.language, required=REQUIRED_PROMPTS
+        )
+        self.clock = clock or MonotonicClock()
+        self.endpoint = SipEndpoint(sip_settings(config), self.handle_call)
+
+    def start(self) -> None:
+        self.store.start()
+        interrupted = self.store.finalize_interrupted()
+        if interrupted:
+            log.warning("finalized %d call(s) left open by an earlier run as 'interrupted'", interrupted)
+        try:
+            self.endpoint.start()
+        except Exception:
+            self.store.close()
+            raise
+
+    def stop(self) -> None:
+        try:
+            self.endpoint.stop()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> "Bot":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- one call -----------------------------------------------------------
+    def handle_call(self, call: IncomingCall) -> None:
+        """Runs on the call's own thread from INVITE to the final log write."""
+        caller = identify_raw(call.raw_invite, self.config.phone.default_region)
+        calllog = _CallLog(self.store, self._insert_row(call, caller))
+        outcome = "error"
+        try:
+            decision = policy.decide(caller, self.config.calls.withheld)
+            calllog.event("decision", decision.rule, decision.reason)
+            outcome = self._carry_out(call, decision, calllog)
+        except Exception as exc:
+            log.exception("call %s failed", calllog.call_id)
+            calllog.event("error", type(exc).__name__, str(exc))
+            if call.active or call.ringing:
+                call.hangup()
+        finally:
+            calllog.finish(outcome)
+
+    def _insert_row(self, call: IncomingCall, caller: Caller) -> int | None:
+        fields = caller_fields(caller, self.config.calls.keep_withheld_evidence)
+        try:
+            return self.store.start_call(fields, call.sip_call_id).result(timeout=ROW_WRITE_TIMEOUT)
+        except Exception:
+            # The call is still served; the failure itself is in the log.
+            log.exception("could not write the call row for %s", call.sip_call_id)
+            return None
+
+    def _carry_out(self, call: IncomingCall, decision: Decision, calllog: _CallLog) -> str:
+        if decision.action is Action.REJECT_WITHHELD:
+            call.reject(policy.ANONYMITY_DISALLOWED)
+            calllog.event("sip", "reject", f"{policy.ANONYMITY_DISALLOWED} Anonymity Disallowed sent, not answered")
+            return "withheld_rejected"
+
+        if not self._ring(call):
+            calllog.event("sip", "cancel", "caller hung up before the bot answered (CANCEL → 487)")
+            return "cancelled"
+        call.answer()
+        calllog.answered()
+        calllog.event("sip", "answer", f"200 OK after {1000 * (time.monotonic() - call.received_at):.0f} ms")
+
+        prompt = self.prompts.get(decision.prompt)
+        playback = announce_and_hang_up(call, prompt.frames(), self.clock)
+        calllog.event(
+            "prompt", prompt.id,
+            f"played {playback.seconds_sent:.2f} s of {prompt.duration:.2f} s",
+        )
+        ended_by = call.ended_by or "bot"
+        calllog.event("hangup", ended_by, _HANGUP_REASONS.get(ended_by, ended_by))
+        if ended_by in ("rtp_timeout", "max_duration"):
+            return "timeout"
+        if not playback.completed or ended_by == "caller":
+            return "caller_hung_up"
+        return "withheld_rejected" if decision.action is Action.ANNOUNCE_WITHHELD else "answered"
+
+    def _ring(self, call: IncomingCall) -> bool:
+        """Let the call ring for ``answer_delay``; False if the caller gave up."""
+        deadline = call.received_at + self.config.sip.answer_delay
+        while time.monotonic() < deadline and not call.cancelled:
+            time.sleep(RING_POLL)
+        return not call.cancelled
+
+
+_HANGUP_REASONS = {
+    "bot": "bot sent BYE after the prompt",
+    "caller": "caller sent BYE",
+    "rtp_timeout": "no RTP from the caller within sip.rtp_timeout",
+    "max_duration": "call reached sip.max_call_duration",
+}

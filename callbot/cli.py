@@ -1,0 +1,311 @@
+"""Command line: the only place that turns a CallbotError into a message and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from callbot.errors import CallbotError, ConfigError, PromptError
+
+#: Exit codes: 1 = a check found problems / runtime failure, 2 = bad input.
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: CallbotError) -> None:
+    problems = getattr(exc, "problems", None)
+    if problems:
+        source = getattr(exc, "source", None)
+        err.print(f"[bold red]Error[/] in {source}:" if source else "[bold red]Error:[/]", highlight=False)
+        for problem in problems:
+            err.print(f"  • {problem}", highlight=False, markup=False)
+    else:
+        err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+    code = EXIT_USAGE if isinstance(exc, (ConfigError, PromptError)) else EXIT_FAILURE
+    sys.exit(code)
+
+
+def handles_errors(func):
+    """Library errors become one clear message and a non-zero exit; no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CallbotError as exc:
+            _fail(exc)
+
+    return wrapper
+
+
+config_option = click.option(
+    "--config", "-c", "config_path", default="config.toml", show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path), help="Configuration file.",
+)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group()
+@click.version_option(package_name="callbot")
+def main() -> None:
+    """callbot — answers the office phone and screens callers."""
+
+
+# -- run / check ---------------------------------------------------------------
+@main.command()
+@config_option
+@handles_errors
+def run(config_path: Path) -> None:
+    """Run the bot in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
+    from callbot.bot import Bot
+    from callbot.config import load_config
+
+    config = load_config(config_path)
+    _setup_logging(config.log.level)
+    bot = Bot(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    bot.start()
+    s = config.sip
+    err.print(
+        f"callbot running on {s.local_ip}:{s.local_port}"
+        + (f", registering as {s.username} at {s.server}:{s.port}" if s.register else ", not registering")
+        + " — Ctrl-C to stop",
+        highlight=False,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        err.print("stopping: hanging up calls, unregistering …", highlight=False)
+        bot.stop()
+
+
+@main.command()
+@config_option
+@handles_errors
+def check(config_path: Path) -> None:
+    """Validate the configuration and the prompts; exit non-zero on any problem."""
+    from callbot.bot import REQUIRED_PROMPTS
+    from callbot.config import load_config
+    from callbot.prompts import PromptLibrary
+
+    config = load_config(config_path)
+    prompts = PromptLibrary.load(config.prompts.dir, config.prompts.language, required=REQUIRED_PROMPTS)
+    out.print(f"[green]✓[/] configuration {config_path} is valid", highlight=False)
+    for prompt_id in prompts.ids():
+        prompt = prompts.get(prompt_id)
+        out.print(f"[green]✓[/] prompt {prompt.language}/{prompt.id}: {prompt.duration:.1f} s from {prompt.source.name}",
+                  highlight=False)
+
+
+# -- calls ---------------------------------------------------------------------
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """'30m', '2h', '7d', '1w', or an ISO date/time (local time if no zone)."""
+    now = now or datetime.now(timezone.utc)
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now - timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use e.g. 2h, 7d or 2026-11-22T08:00") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()
+    return parsed.astimezone(timezone.utc)
+
+
+def _open_store(config_path: Path):
+    from callbot.config import load_config
+    from callbot.store import Store
+
+    config = load_config(config_path)
+    if not Path(config.storage.database).exists():
+        raise CallbotError(f"no call log yet at {config.storage.database} — start the bot with `callbot run` first")
+    return Store(config.storage.database)
+
+
+@main.group(invoke_without_command=True)
+@config_option
+@click.option("--since", help="Only calls since: 30m, 2h, 7d or an ISO date/time.")
+@click.option("--outcome", help="Only calls with this outcome (e.g. withheld_rejected).")
+@click.option("--number", help="Only calls from this number (E.164 or part of it).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+@handles_errors
+def calls(ctx, config_path, since, outcome, number, limit, as_json) -> None:
+    """Recent calls, newest first."""
+    ctx.obj = {"config_path": config_path}
+    if ctx.invoked_subcommand is not None:
+        return
+    from callbot.store import OUTCOMES
+
+    if outcome and outcome not in OUTCOMES:
+        raise click.BadParameter(f"{outcome!r}; one of: {', '.join(sorted(OUTCOMES))}", param_hint="--outcome")
+    since_dt = parse_since(since) if since else None
+    store = _open_store(config_path)
+    records = store.calls(since=since_dt, outcome=outcome, number=number, limit=limit)
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record.to_json(), ensure_ascii=False))
+        return
+    out.print(calls_table(records))
+
+
+def calls_table(records) -> Table:
+    table = Table(title="Calls", show_lines=False)
+    for column in ("id", "started", "caller", "outcome", "duration", "why"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        caller = "withheld" if r.withheld else (r.caller_number or r.caller_dialled or r.caller_raw or "?")
+        if r.caller_display and not r.withheld:
+            caller = f"{caller} ({r.caller_display})"
+        table.add_row(
+            str(r.id), _local(r.started_at), caller, r.outcome or "in progress",
+            f"{r.duration:.1f} s" if r.duration is not None else "", "\n".join(r.reasons),
+        )
+    return table
+
+
+def _local(iso: str | None) -> str:
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+@calls.command("show")
+@click.argument("call_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handles_errors
+def calls_show(ctx, call_id: int, as_json: bool) -> None:
+    """One call with its whole decision trail."""
+    store = _open_store(ctx.obj["config_path"])
+    record = store.call(call_id)
+    if record is None:
+        raise CallbotError(f"no call with id {call_id}")
+    events = store.events(call_id)
+    if as_json:
+        data = record.to_json()
+        data["events"] = [{"at": e.at, "kind": e.kind, "rule": e.rule, "reason": e.reason} for e in events]
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    rows = [
+        ("call", str(record.id)),
+        ("started", _local(record.started_at)),
+        ("answered", _local(record.answered_at) or "no"),
+        ("ended", _local(record.ended_at)),
+        ("duration", f"{record.duration:.2f} s" if record.duration is not None else ""),
+        ("outcome", record.outcome or "in progress"),
+        ("withheld", "yes" if record.withheld else "no"),
+        ("number", record.caller_number or "—"),
+        ("as received", record.caller_dialled or "—"),
+        ("name shown", record.caller_display or "—"),
+        ("number type", ", ".join(x for x in (record.caller_type, record.caller_region, record.caller_description) if x) or "—"),
+        ("From header", record.caller_raw or "—"),
+        ("SIP Call-ID", record.sip_call_id or "—"),
+    ]
+    for key, value in rows:
+        info.add_row(key, value)
+    out.print(info)
+    trail = Table(title="What happened")
+    for column in ("time", "kind", "rule", "reason"):
+        trail.add_column(column, overflow="fold")
+    for e in events:
+        trail.add_row(_local(e.at), e.kind, e.rule or "", e.reason or "")
+    out.print(trail)
+
+
+# -- demo ----------------------------------------------------------------------
+def bundled_prompts_dir() -> Path:
+    here = Path.cwd() / "prompts"
+    if (here / "de").is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "prompts"
+
+
+def _free_udp_port(ip: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ip, 0))
+        return s.getsockname()[1]
+
+
+@main.command()
+@click.option("--language", type=click.Choice(["de", "en"]), default="de", show_default=True)
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the demo's call log here (default: a temporary directory).")
+@handles_errors
+def demo(language: str, data_dir: Path | None) -> None:
+    """Run the bot and a built-in caller on loopback: one withheld and one numbered call."""
+    from callbot.bot import Bot
+    from callbot.config import default_config
+    from callbot.democaller import DemoCaller
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory(prefix="callbot-demo-") as tmp:
+        base = data_dir or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        config = default_config(base)
+        port = _free_udp_port()
+        config = replace(
+            config,
+            sip=replace(config.sip, register=False, local_ip="127.0.0.1", local_port=port,
+                        rtp_port_min=40000, rtp_port_max=40999),
+            prompts=replace(config.prompts, dir=bundled_prompts_dir(), language=language),
+        )
+        out.print(f"[bold]callbot demo[/]: bot on 127.0.0.1:{port} (no registrar), call log {config.storage.database}")
+        with Bot(config) as bot:
+            caller = DemoCaller("127.0.0.1", port)
+            scenarios = [
+                ("withheld caller", '"Anonymous" <sip:anonymous@anonymous.invalid>', ("Privacy: id",)),
+                ("numbered caller (FRITZ!Box style)", "<sip:03012345678@fritz.box>", ()),
+            ]
+            for label, from_header, extra in scenarios:
+                out.print(f"→ placing call: {label} … ", end="")
+                report = caller.call(from_header, extra_headers=extra, timeout=60)
+                out.print(f"answered after {1000 * (report.answer_latency or 0):.0f} ms, "
+                          f"heard {report.audio_seconds:.1f} s, bot hung up: {report.bye_from_bot_at is not None}",
+                          highlight=False)
+            bot.store.flush()
+            records = bot.store.calls(limit=10)
+        out.print(calls_table(records))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,47 @@
+"""Test doubles for the session's call-I/O protocol and clock."""
+
+from __future__ import annotations
+
+
+class FakeClock:
+    """Virtual time: sleep_until jumps forward instantly."""
+
+    def __init__(self, start: float = 100.0):
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep_until(self, deadline: float) -> None:
+        self.t = max(self.t, deadline)
+
+
+class FakeCall:
+    """A call that records what the session wrote and when (on a FakeClock)."""
+
+    def __init__(self, clock: FakeClock, caller_audio: list[bytes] | None = None, hang_up_at: float | None = None):
+        self.clock = clock
+        self.caller_audio = list(caller_audio or [])
+        self.hang_up_at = hang_up_at
+        self.written: list[tuple[float, bytes]] = []
+        self.reads = 0
+        self.hung_up_by_bot_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        if self.hung_up_by_bot_at is not None:
+            return False
+        return self.hang_up_at is None or self.clock.now() < self.hang_up_at
+
+    def read_frame(self) -> bytes | None:
+        if not self.active:
+            return None
+        self.reads += 1
+        return self.caller_audio.pop(0) if self.caller_audio else bytes(320)
+
+    def write_frame(self, frame: bytes) -> None:
+        assert self.active, "wrote to a call that is down"
+        self.written.append((self.clock.now(), frame))
+
+    def hangup(self) -> None:
+        self.hung_up_by_bot_at = self.clock.now()
