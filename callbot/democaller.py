@@ -61,8 +61,14 @@ class DemoCaller:
         hangup_after: float | None = None,
         timeout: float = 30.0,
         cancel_after: float | None = None,
+        send_pcm: bytes | None = None,
+        send_rtp: bool = True,
     ) -> CallReport:
-        """Place one call and return what happened. Bounded by ``timeout`` seconds."""
+        """Place one call and return what happened. Bounded by ``timeout`` seconds.
+
+        The caller sends ``send_pcm`` (16-bit 8 kHz PCM) as PCMU RTP, then
+        silence; with ``send_rtp=False`` it sends no RTP at all.
+        """
         report = CallReport()
         sip = _udp_socket(self.local_ip)
         rtp = _udp_socket(self.local_ip)
@@ -171,7 +177,9 @@ class DemoCaller:
                         remote_rtp = _sdp_target(body)
                         if media is None and remote_rtp is not None:
                             media = threading.Thread(
-                                target=_media_loop, args=(rtp, remote_rtp, report, stop_media), daemon=True
+                                target=_media_loop,
+                                args=(rtp, remote_rtp, report, stop_media, send_pcm or b"", send_rtp),
+                                daemon=True,
                             )
                             media.start()
                         if hangup_after is not None:
@@ -242,17 +250,26 @@ def _sdp_target(body: str) -> tuple[str, int] | None:
     return (host, port) if host and port else None
 
 
-def _media_loop(sock: socket.socket, target: tuple[str, int], report: CallReport, stop: threading.Event) -> None:
-    """Receive the bot's RTP and send silence back every 20 ms (absolute deadlines)."""
+def _media_loop(
+    sock: socket.socket,
+    target: tuple[str, int],
+    report: CallReport,
+    stop: threading.Event,
+    pcm: bytes,
+    send: bool,
+) -> None:
+    """Receive the bot's RTP; send ``pcm`` then silence every 20 ms (absolute deadlines)."""
     sock.settimeout(0.005)
     ssrc = random.getrandbits(32)
     seq = random.getrandbits(16)
     timestamp = random.getrandbits(32)
-    payload = ulaw_encode(SILENCE_FRAME)
+    silence = ulaw_encode(SILENCE_FRAME)
+    frames = [ulaw_encode(pcm[i : i + 320].ljust(320, b"\0")) for i in range(0, len(pcm), 320)]
     next_send = time.monotonic()
     while not stop.is_set():
         now = time.monotonic()
-        if now >= next_send:
+        if send and now >= next_send:
+            payload = frames.pop(0) if frames else silence
             header = struct.pack("!BBHII", 0x80, PCMU, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
             try:
                 sock.sendto(header + payload, target)
