@@ -1,0 +1,58 @@
+"""Pure helpers of the SIP adapter: tel: rewrite, granted expiry, refresh and backoff."""
+
+from callbot.caller import identify_raw
+from callbot.sip import backoff_delay, granted_expiry, refresh_delay, tel_to_sip, REGISTER_BACKOFF_MAX
+
+INVITE_TEL = (
+    b"INVITE sip:callbot@127.0.0.1 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"
+    b"From: <tel:+493012345678>;tag=abc\r\n"
+    b"To: <sip:callbot@127.0.0.1>\r\n"
+    b"Call-ID: 1@x\r\nCSeq: 1 INVITE\r\nContent-Length: 3\r\n\r\ntel"
+)
+
+
+def test_tel_from_is_rewritten_for_the_library_only():
+    fixed = tel_to_sip(INVITE_TEL)
+    assert b"From: <sip:+493012345678@tel.invalid;user=phone>;tag=abc" in fixed
+    assert fixed.endswith(b"\r\n\r\ntel")  # the body is untouched
+    # callbot itself still reads the original: a tel: caller with its number.
+    assert identify_raw(INVITE_TEL).e164 == "+493012345678"
+
+
+def test_bare_tel_uri_and_compact_header():
+    raw = INVITE_TEL.replace(b"From: <tel:+493012345678>;tag=abc", b"f: tel:+493012345678;tag=abc")
+    assert b"f: sip:+493012345678@tel.invalid;tag=abc" in tel_to_sip(raw)
+
+
+def test_messages_without_tel_are_unchanged():
+    raw = INVITE_TEL.replace(b"<tel:+493012345678>", b"<sip:+493012345678@h>")
+    assert tel_to_sip(raw) == raw
+
+
+def test_granted_expiry_prefers_our_contact_param():
+    response = (
+        "SIP/2.0 200 OK\r\n"
+        "Contact: <sip:other@10.0.0.9:5060>;expires=3600\r\n"
+        "Contact: <sip:callbot@127.0.0.1:5062>;expires=60\r\n"
+        "Expires: 300\r\n\r\n"
+    )
+    assert granted_expiry(response, "@127.0.0.1:5062", 300) == 60
+
+
+def test_granted_expiry_falls_back_to_header_then_to_the_request():
+    assert granted_expiry("SIP/2.0 200 OK\r\nExpires: 120\r\n\r\n", "@127.0.0.1:5062", 300) == 120
+    assert granted_expiry("SIP/2.0 200 OK\r\n\r\n", "@127.0.0.1:5062", 300) == 300
+
+
+def test_refresh_at_half_the_granted_expiry_with_a_floor():
+    assert refresh_delay(600) == 300
+    assert refresh_delay(20) == 10
+    assert refresh_delay(4) == 5
+
+
+def test_backoff_doubles_up_to_a_cap():
+    delays = [backoff_delay(n) for n in range(1, 10)]
+    assert delays[:4] == [1, 2, 4, 8]
+    assert max(delays) == REGISTER_BACKOFF_MAX
+    assert delays == sorted(delays)
