@@ -74,7 +74,7 @@ class SipConfig:
     rtp_port_max: int = 10999
     register: bool = True
     register_expires: int = 300  # seconds asked of the registrar
-    rtp_timeout: float = 10.0  # seconds without inbound RTP before hanging up
+    rtp_timeout: float = 30.0  # seconds without inbound RTP before hanging up (phones with silence suppression send none while quiet)
     max_call_duration: float = 600.0  # hard cap per call, seconds
     answer_delay: float = 0.0  # seconds of ringing before answering
     user_agent: str = "callbot"

@@ -71,7 +71,7 @@ class SipSettings:
     rtp_port_max: int
     register: bool = True
     register_expires: int = 300
-    rtp_timeout: float = 10.0
+    rtp_timeout: float = 30.0
     max_call_duration: float = 600.0
     user_agent: str = "callbot"
 
@@ -108,6 +108,42 @@ def tel_to_sip(raw: bytes) -> bytes:
     head = _TEL_URI.sub(lambda m: b"<sip:" + m.group(1) + b"@tel.invalid;user=phone" + m.group(2) + b">", head)
     head = _TEL_BARE.sub(lambda m: m.group(1) + m.group(2) + b"sip:" + m.group(3) + b"@tel.invalid", head)
     return head + sep + body
+
+
+_ROUTE_HOP = re.compile(r"<?sips?:(?:[^@;>]*@)?(\[[^\]]+\]|[^;:>]+)(?::(\d+))?", re.IGNORECASE)
+
+
+def record_routes(raw: bytes) -> list[str]:
+    """Every Record-Route entry of a request, in order (one list for all headers)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    routes: list[str] = []
+    for line in head.split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip().lower() == "record-route":
+            routes.extend(part.strip() for part in re.split(r",(?=\s*<)", value) if part.strip())
+    return routes
+
+
+def route_hop(route: str, default_port: int = 5060) -> tuple[str, int] | None:
+    """Host and port of a route entry such as ``<sip:127.0.0.1:5060;lr>``."""
+    match = _ROUTE_HOP.search(route)
+    if not match:
+        return None
+    return match.group(1).strip("[]"), int(match.group(2) or default_port)
+
+
+def insert_after_via(message: str, lines: list[str]) -> str:
+    """Insert header lines after the last Via header of a generated message."""
+    if not lines:
+        return message
+    head, sep, body = message.partition("\r\n\r\n")
+    headers = head.split("\r\n")
+    at = 1
+    for index, line in enumerate(headers):
+        if line.lower().startswith("via:"):
+            at = index + 1
+    headers[at:at] = lines
+    return "\r\n".join(headers) + sep + body
 
 
 def granted_expiry(response_text: str, contact_marker: str, asked: int) -> int:
@@ -167,11 +203,45 @@ class _SupervisedSIPClient(SIP.SIPClient):
         self.last_register_response = response
         return response
 
+    # WORKAROUND Record-Route is ignored (SIP.py:3709-3785 gen_ringing/gen_answer,
+    # 3907-3940 gen_bye, 1754 dialog_target): RFC 3261 12.1.1 requires a UAS to
+    # copy Record-Route into its 18x/2xx, and in-dialog requests must follow
+    # the route set. Without this, behind a record-routing proxy (Kamailio,
+    # many trunks) the caller's BYE never reaches us and our BYE bypasses it.
+    def gen_ringing(self, request):
+        routes = [f"Record-Route: {r}" for r in record_routes(request.raw)]
+        return insert_after_via(super().gen_ringing(request), routes)
+
+    def gen_answer(self, request, *args, **kwargs):
+        routes = [f"Record-Route: {r}" for r in record_routes(request.raw)]
+        return insert_after_via(super().gen_answer(request, *args, **kwargs), routes)
+
+    def gen_bye(self, request):
+        routes = [f"Route: {r}" for r in record_routes(request.raw)]
+        return insert_after_via(super().gen_bye(request), routes)
+
+    def dialog_target(self, request):
+        routes = record_routes(request.raw)
+        hop = route_hop(routes[0]) if routes else None
+        return hop or super().dialog_target(request)
+
     # WORKAROUND SIP.py:3108-3111: start() runs the receive loop only after a
     # 1 s sleep, so an INVITE in the first second after start waits (and the
     # caller retransmits). Receive at once.
     def _delayed_recv_loop(self, delay: float = 0.0) -> None:
         self.recv_loop()
+
+    # WORKAROUND SIP.py:3091-3106/3113-3159: recv_loop() catches only
+    # BlockingIOError and OSError, so one malformed request that parses but
+    # lacks a header (e.g. a BYE without From -> KeyError in gen_response)
+    # kills the receive thread and the bot goes deaf. Drop such a datagram.
+    def recv(self) -> None:
+        try:
+            super().recv()
+        except (BlockingIOError, OSError):
+            raise
+        except Exception as exc:
+            log.warning("dropped an unprocessable SIP message: %s: %s", type(exc).__name__, exc)
 
     def _message_from_raw(self, raw: bytes):
         try:
