@@ -1,0 +1,177 @@
+"""SIP benchmark (not a test): N concurrent SIPp calls through Kamailio to the bot.
+
+For each N (default 1, 5, 20) it prints
+- INVITE→200 OK latency p50/p99 (SIPp's per-call response time, proxy hop included),
+- the bot's outgoing RTP packet interval p50/p99/max (per stream, from arrival times),
+- the bot process's CPU use (% of one core, from /proc while the calls run),
+- calls lost (SIPp failures + calls without a finalized log row): must be 0.
+
+Everything runs on 127.0.0.1; the bot runs as a separate ``callbot run`` process
+so its CPU is measured alone. Usage: ``python bench/sip_bench.py [--calls 1,5,20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from rig import Kamailio, RtpSink, free_udp_port, run_sipp  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def write_config(work: Path, kam: Kamailio, prompts: Path) -> Path:
+    config = work / "config.toml"
+    config.write_text(
+        "[sip]\n"
+        f'server = "127.0.0.1"\nport = {kam.port}\nusername = "callbot"\npassword = ""\n'
+        f'local_ip = "127.0.0.1"\nlocal_port = {free_udp_port()}\n'
+        "rtp_port_min = 30000\nrtp_port_max = 30399\nregister = true\nregister_expires = 300\n"
+        "[storage]\n"
+        f'database = "{work}/calls.db"\nrecordings = "{work}/recordings"\n'
+        "[prompts]\n"
+        f'dir = "{prompts}"\nlanguage = "de"\n'
+        '[log]\nlevel = "warning"\n'
+    )
+    return config
+
+
+def rtp_intervals(sink: RtpSink) -> tuple[list[float], int]:
+    streams: dict[int, list[float]] = defaultdict(list)
+    for packet in sink.audio_packets():
+        streams[packet.ssrc].append(packet.arrival)
+    gaps = []
+    for arrivals in streams.values():
+        gaps.extend((b - a) * 1000 for a, b in zip(arrivals, arrivals[1:]))
+    return gaps, len(streams)
+
+
+def rtt_values(workdir: Path) -> list[float]:
+    values = []
+    for path in workdir.glob("*_rtt.csv"):
+        for line in path.read_text().splitlines()[1:]:
+            parts = line.split(";")  # Date_ms;response_time_ms;rtd_no (whole ms)
+            if len(parts) >= 3:
+                try:
+                    values.append(float(parts[1]))
+                except ValueError:
+                    pass
+    return values
+
+
+def run_level(n: int, work: Path, kam: Kamailio, bot_pid: int, db: Path, rows_before: int) -> dict:
+    level_dir = work / f"level-{n}"
+    level_dir.mkdir()
+    with RtpSink() as sink:
+        cpu0, t0 = cpu_seconds(bot_pid), time.monotonic()
+        result = run_sipp(
+            "uac_anonymous", kam.address, workdir=level_dir, keys={"sink_port": sink.port},
+            calls=n, concurrent=n, rate=max(1, n) * 10, timeout=60,
+            extra_args=["-trace_rtt", "-rtt_freq", "1"],
+        )
+        sink.wait_idle(idle=0.5, timeout=10)
+        cpu1, t1 = cpu_seconds(bot_pid), time.monotonic()
+        gaps, streams = rtp_intervals(sink)
+    deadline = time.monotonic() + 10
+    finished = 0
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            finished = conn.execute(
+                "select count(*) from calls where id > ? and outcome is not null", (rows_before,)
+            ).fetchone()[0]
+        if finished >= n:
+            break
+        time.sleep(0.2)
+    rtts = rtt_values(level_dir)
+    lost = max(result.failed, n - result.successful, n - finished)
+    return {
+        "calls": n,
+        "invite_to_200_ms_p50": percentile(rtts, 50),
+        "invite_to_200_ms_p99": percentile(rtts, 99),
+        "rtp_streams": streams,
+        "rtp_interval_ms_p50": percentile(gaps, 50),
+        "rtp_interval_ms_p99": percentile(gaps, 99),
+        "rtp_interval_ms_max": max(gaps) if gaps else float("nan"),
+        "bot_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
+        "calls_lost": lost,
+        "rows_finalized": finished,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="1,5,20", help="comma-separated concurrency levels")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per level")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.calls.split(",")]
+    with tempfile.TemporaryDirectory(prefix="callbot-bench-") as tmp:
+        work = Path(tmp)
+        with Kamailio(work / "kamailio") as kam:
+            config = write_config(work, kam, REPO / "prompts")
+            bot = subprocess.Popen([sys.executable, "-m", "callbot", "run", "--config", str(config)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                if not kam.wait_registered("callbot", timeout=20):
+                    print("bot did not register", file=sys.stderr)
+                    return 1
+                time.sleep(1.0)
+                idle0, t0 = cpu_seconds(bot.pid), time.monotonic()
+                time.sleep(3.0)
+                idle_cpu = 100 * (cpu_seconds(bot.pid) - idle0) / (time.monotonic() - t0)
+                print(f"bot idle CPU: {idle_cpu:.2f} % of one core")
+                db = work / "calls.db"
+                results = []
+                for n in levels:
+                    with sqlite3.connect(db) as conn:
+                        rows_before = conn.execute("select coalesce(max(id), 0) from calls").fetchone()[0]
+                    results.append(run_level(n, work, kam, bot.pid, db, rows_before))
+            finally:
+                bot.send_signal(signal.SIGTERM)
+                try:
+                    bot.wait(20)
+                except subprocess.TimeoutExpired:
+                    bot.kill()
+    if args.json:
+        for r in results:
+            print(json.dumps(r))
+        return 0
+    header = (f"{'calls':>5} {'200 p50':>8} {'200 p99':>8} {'rtp p50':>8} {'rtp p99':>8} {'rtp max':>8}"
+              f" {'cpu %':>6} {'lost':>5}")
+    print(header)
+    for r in results:
+        print(f"{r['calls']:>5} {r['invite_to_200_ms_p50']:>6.1f}ms {r['invite_to_200_ms_p99']:>6.1f}ms"
+              f" {r['rtp_interval_ms_p50']:>6.2f}ms {r['rtp_interval_ms_p99']:>6.2f}ms"
+              f" {r['rtp_interval_ms_max']:>6.2f}ms {r['bot_cpu_percent']:>6.1f} {r['calls_lost']:>5}")
+    print("targets: INVITE→200 p99 ≤ 50 ms; RTP interval ≈ 20 ms; calls lost = 0")
+    return 0 if all(r["calls_lost"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
