@@ -222,3 +222,15 @@ def test_example_config_registers_at_the_test_pbx(tmp_path):
                                              recordings=tmp_path / "rec"))
     with Kamailio(tmp_path / "kamailio", port=5060) as kam, running_bot(config):
         assert kam.wait_registered("callbot", timeout=10), kam.log_text()
+
+
+def test_refresh_follows_the_expiry_the_registrar_granted(tmp_path, short_prompts):
+    """Asked 300 s, granted 10 s: the bot must refresh within ~5 s (rfcvoip: always 115 s)."""
+    with Kamailio(tmp_path / "kamailio", max_expires=10, min_expires=5) as kam:
+        config = registered_config(tmp_path, kam, short_prompts, register_expires=300)
+        with running_bot(config) as bot:
+            assert kam.wait_registered("callbot", timeout=10), kam.log_text()
+            time.sleep(11.5)
+            registers = kam.log_text().count("RIG-REGISTER user=callbot")
+            assert bot.endpoint.registration.granted_expires == 10
+    assert registers >= 3
