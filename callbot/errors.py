@@ -39,3 +39,11 @@ class StoreError(CallbotError):
 
 class SipError(CallbotError):
     """The SIP endpoint could not be started (bad address, port in use ...)."""
+
+
+class ModelError(CallbotError):
+    """A speech model is missing, invalid, or could not be installed or loaded."""
+
+
+class RecognitionError(CallbotError):
+    """Speech recognition of a caller's turn failed."""
