@@ -140,9 +140,36 @@ def _m0001(db: Database) -> None:
     db.execute("CREATE INDEX idx_events_call_id ON events(call_id)")
 
 
+def _m0002(db: Database) -> None:
+    """What the caller said: per-turn transcripts/recordings, and per-call results."""
+    for column in ("person", "company", "transcript", "label", "label_reasons"):
+        db.execute(f"ALTER TABLE calls ADD COLUMN {column} TEXT")
+    db.execute(
+        """
+        CREATE TABLE turns (
+            id INTEGER PRIMARY KEY,
+            call_id INTEGER NOT NULL REFERENCES calls(id),
+            seq INTEGER NOT NULL,
+            speaker TEXT NOT NULL,
+            prompt_id TEXT,
+            field TEXT,
+            text TEXT,
+            started_at TEXT NOT NULL,
+            duration REAL,
+            confidence REAL,
+            recording TEXT,
+            end_reason TEXT,
+            UNIQUE (call_id, seq)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_turns_call_id ON turns(call_id)")
+
+
 # Ordered; append only. A name, once released, must never change.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_calls_and_events", _m0001),
+    ("0002_turns_and_screening", _m0002),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -182,6 +209,42 @@ class Event:
 
 
 @dataclass(frozen=True)
+class TurnFields:
+    """One turn of a call: the bot speaking a prompt, or the caller answering."""
+
+    seq: int
+    speaker: str                 # 'bot' | 'caller'
+    started_at: datetime
+    duration: float
+    prompt_id: str | None = None  # bot turns: which prompt
+    field: str | None = None      # caller turns: what was asked (identity, purpose ...)
+    text: str | None = None       # bot: the prompt text; caller: the transcript
+    confidence: float | None = None
+    recording: str | None = None  # path of the WAV, relative to the recordings directory
+    end_reason: str | None = None  # caller turns: speech_stopped / no_speech / max_length / hangup
+
+
+@dataclass(frozen=True)
+class Turn:
+    id: int
+    call_id: int
+    seq: int
+    speaker: str
+    prompt_id: str | None
+    field: str | None
+    text: str | None
+    started_at: str
+    duration: float | None
+    confidence: float | None
+    recording: str | None
+    end_reason: str | None
+
+
+#: Per-call results of screening that update_call() may set.
+SCREENING_FIELDS = ("person", "company", "transcript", "label", "label_reasons")
+
+
+@dataclass(frozen=True)
 class CallRecord:
     id: int
     sip_call_id: str | None
@@ -203,6 +266,11 @@ class CallRecord:
     number_source: str | None
     reasons: tuple[str, ...]  # "rule: reason" of the call's decision events, in order
     withheld_evidence: str | None = None
+    person: str | None = None
+    company: str | None = None
+    transcript: str | None = None
+    label: str | None = None
+    label_reasons: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -238,6 +306,7 @@ def _record_from_row(row: dict[str, Any], reasons: Sequence[str]) -> CallRecord:
         number_source=row["number_source"],
         reasons=tuple(reasons),
         withheld_evidence=row["withheld_evidence"],
+        **{name: row.get(name) for name in SCREENING_FIELDS},
     )
 
 
@@ -524,6 +593,40 @@ class Store:
 
         return self._submit(f"add_event({call_id}, {kind!r})", job)
 
+    def add_turn(self, call_id: int, turn: TurnFields) -> Future[None]:
+        if turn.speaker not in ("bot", "caller"):
+            raise ValueError(f"turn speaker must be 'bot' or 'caller', got {turn.speaker!r}")
+        record = {
+            "call_id": call_id,
+            "seq": turn.seq,
+            "speaker": turn.speaker,
+            "prompt_id": turn.prompt_id,
+            "field": turn.field,
+            "text": turn.text,
+            "started_at": format_time(turn.started_at),
+            "duration": round(turn.duration, 3),
+            "confidence": turn.confidence,
+            "recording": turn.recording,
+            "end_reason": turn.end_reason,
+        }
+
+        def job(db: Database) -> None:
+            db["turns"].insert(record)
+
+        return self._submit(f"add_turn({call_id}, {turn.seq})", job)
+
+    def update_call(self, call_id: int, **fields: str | None) -> Future[None]:
+        """Set screening results (person, company, transcript, label, label_reasons)."""
+        unknown = set(fields) - set(SCREENING_FIELDS)
+        if unknown:
+            raise ValueError(f"update_call: unknown fields {sorted(unknown)}; allowed {SCREENING_FIELDS}")
+
+        def job(db: Database) -> None:
+            _get_call(db, call_id)
+            db["calls"].update(call_id, fields)
+
+        return self._submit(f"update_call({call_id})", job)
+
     def finish_call(self, call_id: int, outcome: str) -> Future[None]:
         """Set ended_at, duration and outcome. A call already finished keeps its first outcome."""
         if outcome not in OUTCOMES:
@@ -648,6 +751,17 @@ class Store:
                 for row in db.query(
                     "SELECT id, call_id, at, kind, rule, reason FROM events "
                     "WHERE call_id = ? ORDER BY id",
+                    [call_id],
+                )
+            ]
+
+    def turns(self, call_id: int) -> list[Turn]:
+        with self._reader() as db:
+            return [
+                Turn(**row)
+                for row in db.query(
+                    "SELECT id, call_id, seq, speaker, prompt_id, field, text, started_at, duration, "
+                    "confidence, recording, end_reason FROM turns WHERE call_id = ? ORDER BY seq",
                     [call_id],
                 )
             ]

@@ -105,7 +105,7 @@ def test_creates_parent_dir_and_records_migrations(db_path):
 def test_migrations_not_reapplied_on_reopen(db_path, monkeypatch):
     Store(db_path).close()
     before = raw_rows(db_path, "SELECT name, applied_at FROM _migrations")
-    assert [r["name"] for r in before] == ["0001_calls_and_events"]
+    assert [r["name"] for r in before] == [name for name, _ in MIGRATIONS]
 
     calls = []
     wrapped = [(name, lambda db, fn=fn, name=name: (calls.append(name), fn(db)))
@@ -125,14 +125,13 @@ def test_new_migration_applied_once_in_order(db_path, monkeypatch):
         ran.append(1)
         db.execute("CREATE TABLE extra (id INTEGER PRIMARY KEY)")
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("0002_extra", _m0002)])
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("9999_extra", _m0002)])
     Store(db_path).close()
     Store(db_path).close()
     assert ran == [1]
     assert [r["name"] for r in raw_rows(db_path, "SELECT name FROM _migrations ORDER BY rowid")] == [
-        "0001_calls_and_events",
-        "0002_extra",
-    ]
+        name for name, _ in MIGRATIONS
+    ] + ["9999_extra"]
 
 
 def test_failed_migration_is_rolled_back_and_not_recorded(db_path, monkeypatch):
@@ -142,13 +141,13 @@ def test_failed_migration_is_rolled_back_and_not_recorded(db_path, monkeypatch):
         db.execute("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
         db.execute("THIS IS NOT SQL")
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("0002_bad", _bad)])
-    with pytest.raises(StoreError, match="0002_bad"):
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("9999_bad", _bad)])
+    with pytest.raises(StoreError, match="9999_bad"):
         Store(db_path)
     tables = {r["name"] for r in raw_rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half_done" not in tables
     assert [r["name"] for r in raw_rows(db_path, "SELECT name FROM _migrations")] == [
-        "0001_calls_and_events"
+        name for name, _ in MIGRATIONS
     ]
 
 
@@ -182,6 +181,7 @@ def test_wal_mode_and_schema(store, db_path):
         "caller_raw", "caller_display", "caller_number", "caller_dialled", "caller_country",
         "caller_region", "caller_type", "caller_description", "caller_valid", "withheld",
         "withheld_evidence", "number_source",
+        "person", "company", "transcript", "label", "label_reasons",
     }
     assert cols["started_at"]["notnull"] == 1
     assert cols["withheld"]["notnull"] == 1 and cols["withheld"]["dflt_value"] == "0"
@@ -503,3 +503,44 @@ def test_finalize_interrupted_after_crash(db_path, clock):
     finally:
         s2.close()
         s.close()
+
+
+def test_0002_upgrades_a_database_made_by_0001(db_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS[:1])
+    old = Store(db_path)
+    old.start()
+    call_id = old.start_call(caller(), "old").result(5)
+    old.close()
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS)
+    with Store(db_path) as s:
+        assert s.applied_migrations() == [name for name, _ in MIGRATIONS]
+        record = s.call(call_id)
+        assert record.person is None and record.label is None
+        assert s.turns(call_id) == []
+
+
+def test_turns_and_screening_results(store):
+    from datetime import datetime, timezone
+    from callbot.store import TurnFields
+
+    call_id = store.start_call(caller(), "t").result(5)
+    at = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+    store.add_turn(call_id, TurnFields(seq=2, speaker="caller", started_at=at, duration=2.5, field="identity",
+                                       text="mein name ist thomas müller", confidence=0.91,
+                                       recording="1/02-identity.wav", end_reason="speech_stopped"))
+    store.add_turn(call_id, TurnFields(seq=1, speaker="bot", started_at=at, duration=4.0, prompt_id="ask_identity",
+                                       text="Guten Tag"))
+    store.update_call(call_id, person="Thomas Müller", company="Vergleichsportal GmbH",
+                      transcript="mein name ist thomas müller", label="cold_call", label_reasons="Angebot")
+    store.flush()
+    turns = store.turns(call_id)
+    assert [(t.seq, t.speaker) for t in turns] == [(1, "bot"), (2, "caller")]
+    assert turns[1].confidence == pytest.approx(0.91) and turns[1].recording == "1/02-identity.wav"
+    data = store.call(call_id).to_json()
+    assert data["person"] == "Thomas Müller" and data["company"] == "Vergleichsportal GmbH"
+    assert data["label"] == "cold_call"
+    with pytest.raises(ValueError):
+        store.update_call(call_id, outcome="answered")
+    duplicate = store.add_turn(call_id, TurnFields(seq=1, speaker="bot", started_at=at, duration=1.0))
+    with pytest.raises(StoreError):
+        duplicate.result(5)
