@@ -8,10 +8,14 @@ with a fake call and a fake clock; integration tests with a real SIP call.
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol, Sequence
 
-from callbot.audio import FRAME_MS
+from callbot.audio import FRAME_MS, duration_seconds
+from callbot.vad import TurnEvent, TurnRecorder, TurnSettings
 
 #: Seconds of audio in one frame.
 FRAME_SECONDS = FRAME_MS / 1000
@@ -103,3 +107,138 @@ def announce_and_hang_up(call: CallIO, frames: Sequence[bytes], clock: Clock) ->
     if call.active:
         call.hangup()
     return playback
+
+
+# -- conversation: say and listen -------------------------------------------------
+
+#: Caller audio kept from the end of a prompt to prime the next listen (seconds).
+PROMPT_TAIL_SECONDS = 5.0
+
+
+class TurnStream(Protocol):
+    """A recognizer for one caller turn (see callbot.asr.TurnStream)."""
+
+    def feed(self, pcm: bytes) -> None: ...
+
+    def finish(self) -> Future: ...
+
+    def cancel(self) -> None: ...
+
+
+class Recognizer(Protocol):
+    def stream(self) -> TurnStream: ...
+
+
+class PromptSource(Protocol):
+    def get(self, prompt_id: str): ...  # -> callbot.prompts.Prompt
+
+
+@dataclass(frozen=True)
+class BotTurn:
+    prompt_id: str
+    text: str | None
+    started_at: datetime
+    playback: Playback
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    field: str
+    audio: bytes
+    started_at: datetime        # wall clock when the caller started (or listening began)
+    duration: float             # seconds of audio in ``audio``
+    end_reason: str             # speech_stopped | no_speech | max_length | hangup
+    transcript: Future | None  # Future[callbot.asr.Transcript]; None when nothing to transcribe
+    speech_ended_at: float | None = None  # session clock: when the caller stopped talking
+
+
+class Conversation:
+    """Say prompts and listen to the caller's turns on one call.
+
+    Caller audio heard while a prompt plays is kept (the bot finishes its
+    sentence; no cut-in) and primes the next listen, so a caller who starts
+    talking before the prompt ends loses nothing.
+    """
+
+    def __init__(
+        self,
+        call: CallIO,
+        clock: Clock,
+        prompts: PromptSource,
+        settings: TurnSettings,
+        recognizer: Recognizer | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
+        self.call = call
+        self.clock = clock
+        self.prompts = prompts
+        self.settings = settings
+        self.recognizer = recognizer
+        self.wall = wall
+        self._tail: deque[bytes] = deque(maxlen=int(PROMPT_TAIL_SECONDS / FRAME_SECONDS))
+        self.turns: list[BotTurn | CallerTurn] = []
+
+    @property
+    def caller_gone(self) -> bool:
+        return not self.call.active
+
+    def say(self, prompt_id: str) -> BotTurn:
+        prompt = self.prompts.get(prompt_id)
+        self._tail.clear()
+        started = self.wall()
+        playback = play(self.call, prompt.frames(), self.clock, on_caller_audio=self._tail.append)
+        turn = BotTurn(prompt_id, prompt.text, started, playback)
+        self.turns.append(turn)
+        return turn
+
+    def listen(self, field: str) -> CallerTurn:
+        recorder = TurnRecorder(self.settings)
+        started_wall = self.wall()
+        start = self.clock.now()
+        stream: TurnStream | None = None
+        events = recorder.prime(list(self._tail))
+        self._tail.clear()
+        if TurnEvent.SPEECH_STARTED in events:
+            stream = self._start_stream(recorder)
+        tick = start
+        end_reason = "hangup"
+        while not recorder.done:
+            frame = self.call.read_frame() if self.call.active else None
+            if frame is None:
+                break
+            events = recorder.feed(frame)
+            if stream is None and TurnEvent.SPEECH_STARTED in events:
+                stream = self._start_stream(recorder)
+            elif stream is not None:
+                stream.feed(frame)
+            tick += FRAME_SECONDS
+            self.clock.sleep_until(tick)
+        if recorder.done:
+            end_reason = recorder.turn.end_reason.value
+            audio = recorder.turn.audio
+            offset = recorder.turn.started_at
+        else:
+            audio = recorder.turn_audio_so_far()
+            offset = recorder.segmenter.turn_started_at or 0.0
+        speech_ended = recorder.segmenter.speech_ended_at
+        transcript = stream.finish() if stream is not None and audio else None
+        if stream is not None and transcript is None:
+            stream.cancel()
+        turn = CallerTurn(
+            field=field,
+            audio=audio,
+            started_at=started_wall + timedelta(seconds=offset - self.settings.pre_roll) if audio else started_wall,
+            duration=duration_seconds(audio),
+            end_reason=end_reason,
+            transcript=transcript,
+            speech_ended_at=None if speech_ended is None else start + speech_ended,
+        )
+        self.turns.append(turn)
+        return turn
+
+    def _start_stream(self, recorder: TurnRecorder) -> TurnStream | None:
+        if self.recognizer is None:
+            return None
+        stream = self.recognizer.stream()
+        stream.feed(recorder.turn_audio_so_far())
+        return stream

@@ -227,6 +227,20 @@ class TurnSegmenter:
         """True between ``SPEECH_STARTED`` and the end of the turn."""
         return self.state in (VadState.SPEAKING, VadState.STOPPING)
 
+    def turn_audio_so_far(self) -> bytes:
+        """Audio of the turn under way, pre-roll included; ``b""`` before a turn starts.
+
+        Lets a streaming recognizer start as soon as :attr:`TurnEvent.SPEECH_STARTED`
+        fires; afterwards feed it each new frame.
+        """
+        seg = self.segmenter
+        if self.turn is not None:
+            return self.turn.audio
+        if seg.turn_started_at is None:
+            return b""
+        start = max(self._buf_start, self._sample_at(seg.turn_started_at) - self._pre_roll_samples)
+        return bytes(self._buf[(start - self._buf_start) * SAMPLE_WIDTH :])
+
     # ------------------------------------------------------------------ input
 
     def prime(self, chunks: Iterable[tuple[float, bool]]) -> list[TurnEvent]:
@@ -451,6 +465,20 @@ class TurnRecorder:
     def buffered_seconds(self) -> float:
         """Seconds of audio currently held (pre-roll plus the turn so far)."""
         return len(self._buf) / (SAMPLE_WIDTH * SAMPLE_RATE)
+
+    def turn_audio_so_far(self) -> bytes:
+        """Audio of the turn under way, pre-roll included; ``b""`` before a turn starts.
+
+        Lets a streaming recognizer start as soon as :attr:`TurnEvent.SPEECH_STARTED`
+        fires; afterwards feed it each new frame.
+        """
+        seg = self.segmenter
+        if self.turn is not None:
+            return self.turn.audio
+        if seg.turn_started_at is None:
+            return b""
+        start = max(self._buf_start, self._sample_at(seg.turn_started_at) - self._pre_roll_samples)
+        return bytes(self._buf[(start - self._buf_start) * SAMPLE_WIDTH :])
 
     # ------------------------------------------------------------------ input
 

@@ -786,3 +786,28 @@ def test_real_speech_talking_over_the_end_of_the_prompt(utterances):
     assert abs(turn.ended_at - (speech_end + 0.8)) <= 0.1
     assert speech in turn.audio  # nothing of the utterance is lost
     assert seconds_of(turn.audio[: turn.audio.find(speech)]) >= 0.3 - 0.02
+
+
+def test_turn_audio_so_far_starts_with_the_pre_roll_and_grows_into_the_turn():
+    from callbot.vad import TurnRecorder, TurnEvent, TurnSettings
+
+    settings = TurnSettings()
+    recorder = TurnRecorder(settings)
+    quiet = bytes(320)
+    loud = (b"\x00\x40\x00\xc0" * 80)  # square wave, about -6 dBFS
+    assert recorder.turn_audio_so_far() == b""
+    for _ in range(50):
+        recorder.feed(quiet)
+    started = None
+    for i in range(100):
+        if TurnEvent.SPEECH_STARTED in recorder.feed(loud):
+            started = i
+            break
+    assert started is not None
+    so_far = recorder.turn_audio_so_far()
+    # pre-roll (0.3 s of silence) + the speech frames until the turn started
+    assert len(so_far) == (15 + started + 1) * 320
+    assert so_far[: 15 * 320] == bytes(15 * 320)
+    for _ in range(60):
+        recorder.feed(quiet)
+    assert recorder.done and recorder.turn.audio.startswith(so_far)
