@@ -7,18 +7,25 @@ One call's path: INVITE → caller identified → row inserted (before answering
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from callbot import policy
+from callbot.audio import write_wav
 from callbot.caller import Caller, identify_raw
 from callbot.config import Config
+from callbot.errors import ModelError
 from callbot.policy import Action, Decision
 from callbot.prompts import PromptLibrary
-from callbot.session import Clock, MonotonicClock, announce_and_hang_up
+from callbot.screening import SCREENING_PROMPTS, SCREENING_STEPS, summarize
+from callbot.session import CallerTurn, Clock, Conversation, MonotonicClock, Recognizer, announce_and_hang_up
 from callbot.sip import IncomingCall, SipEndpoint, SipSettings
-from callbot.store import CallerFields, Store
+from callbot.store import CallerFields, Store, TurnFields
+from callbot.vad import TurnSettings
 
 log = logging.getLogger("callbot.bot")
 
@@ -27,7 +34,31 @@ ROW_WRITE_TIMEOUT = 2.0
 #: Polling step while the call rings (answer_delay), seconds.
 RING_POLL = 0.02
 #: Prompts the bot needs before it may take calls.
-REQUIRED_PROMPTS = ("withheld", "hello")
+REQUIRED_PROMPTS = ("withheld", "hello") + SCREENING_PROMPTS
+#: How long the end of a call waits for a caller turn's transcript.
+TRANSCRIPT_TIMEOUT = 60.0
+
+
+def load_recognizer(config: Config) -> Recognizer | None:
+    """The speech recognizer per ``speech.transcription``; the model is loaded once, here.
+
+    ``required``: a missing/broken model raises ModelError (refuse to start).
+    ``optional``: log a warning and run without transcripts. ``off``: None.
+    """
+    mode = config.speech.transcription
+    if mode == "off":
+        return None
+    from callbot.asr import SpeechModel, Transcriber
+
+    try:
+        model = SpeechModel.load(config.speech.model)
+    except ModelError as exc:
+        if mode == "required":
+            raise
+        log.warning("transcription off: %s", exc)
+        return None
+    log.info("speech model %s loaded", model.name)
+    return Transcriber(model)
 
 
 def sip_settings(config: Config) -> SipSettings:
@@ -85,6 +116,10 @@ class _CallLog:
         if self.call_id is not None:
             self.store.mark_answered(self.call_id)
 
+    def turn(self, turn: TurnFields) -> None:
+        if self.call_id is not None:
+            self.store.add_turn(self.call_id, turn)
+
     def finish(self, outcome: str) -> None:
         log.info("call %s: outcome %s", self.call_id, outcome)
         if self.call_id is not None:
@@ -98,6 +133,7 @@ class Bot:
         store: Store | None = None,
         prompts: PromptLibrary | None = None,
         clock: Clock | None = None,
+        recognizer: Recognizer | None = None,
     ):
         self.config = config
         self.store = store or Store(config.storage.database)
@@ -105,9 +141,16 @@ class Bot:
             config.prompts.dir, config.prompts.language, required=REQUIRED_PROMPTS
         )
         self.clock = clock or MonotonicClock()
+        self.turn_settings = TurnSettings(**dataclasses.asdict(config.turns))
+        self.recognizer = recognizer
+        self._recognizer_injected = recognizer is not None
+        # Disk and transcript work for finished turns; never on the audio path.
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="callbot-io")
         self.endpoint = SipEndpoint(sip_settings(config), self.handle_call)
 
     def start(self) -> None:
+        if not self._recognizer_injected:
+            self.recognizer = load_recognizer(self.config)
         self.store.start()
         interrupted = self.store.finalize_interrupted()
         if interrupted:
@@ -122,6 +165,10 @@ class Bot:
         try:
             self.endpoint.stop()
         finally:
+            self._io.shutdown(wait=True)
+            close = getattr(self.recognizer, "close", None)
+            if close and not self._recognizer_injected:
+                close()
             self.store.close()
 
     def __enter__(self) -> "Bot":
@@ -138,7 +185,7 @@ class Bot:
         calllog = _CallLog(self.store, self._insert_row(call, caller))
         outcome = "error"
         try:
-            decision = policy.decide(caller, self.config.calls.withheld)
+            decision = policy.decide(caller, self.config.calls.withheld, self.config.calls.unknown)
             calllog.event("decision", decision.rule, decision.reason)
             outcome = self._carry_out(call, decision, calllog)
         except Exception as exc:
@@ -171,6 +218,9 @@ class Bot:
         calllog.answered()
         calllog.event("sip", "answer", f"200 OK after {1000 * (time.monotonic() - call.received_at):.0f} ms")
 
+        if decision.action is Action.SCREEN:
+            return self._screen(call, calllog)
+
         prompt = self.prompts.get(decision.prompt)
         playback = announce_and_hang_up(call, prompt.frames(), self.clock)
         calllog.event(
@@ -185,12 +235,101 @@ class Bot:
             return "caller_hung_up"
         return "withheld_rejected" if decision.action is Action.ANNOUNCE_WITHHELD else "answered"
 
+    def _screen(self, call: IncomingCall, calllog: _CallLog) -> str:
+        """Ask who is calling and why; record, transcribe, extract, classify."""
+        conversation = Conversation(call, self.clock, self.prompts, self.turn_settings, self.recognizer)
+        saved: list[Future] = []
+        for seq, (kind, arg) in enumerate(SCREENING_STEPS, start=1):
+            if not call.active:
+                break
+            if kind == "say":
+                said = conversation.say(arg)
+                calllog.event("prompt", arg, f"played {said.playback.seconds_sent:.2f} s"
+                              + ("" if said.playback.completed else " (caller hung up)"))
+                calllog.turn(TurnFields(seq, "bot", said.started_at, said.playback.seconds_sent,
+                                        prompt_id=arg, text=said.text))
+            else:
+                heard = conversation.listen(arg)
+                calllog.event("heard", arg, _describe_turn(heard))
+                saved.append(self._io.submit(self._save_caller_turn, calllog, seq, heard))
+        ended_by = call.ended_by or "bot"
+        if call.active:
+            call.hangup()
+        texts: dict[str, str] = {}
+        for job in saved:
+            field, text = job.result()
+            if text:
+                texts[field] = text
+        self._record_findings(calllog, texts)
+        calllog.event("hangup", ended_by, _HANGUP_REASONS.get(ended_by, ended_by))
+        if ended_by in ("rtp_timeout", "max_duration"):
+            return "timeout"
+        return "caller_hung_up" if ended_by == "caller" else "answered"
+
+    def _save_caller_turn(self, calllog: _CallLog, seq: int, heard: CallerTurn) -> tuple[str, str | None]:
+        """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn."""
+        text = confidence = None
+        if heard.transcript is not None:
+            try:
+                result = heard.transcript.result(timeout=TRANSCRIPT_TIMEOUT)
+                text, confidence = result.text, result.confidence
+            except Exception as exc:  # recognition failed: keep the audio, say why
+                log.warning("call %s: transcription of %s failed: %s", calllog.call_id, heard.field, exc)
+                calllog.event("error", "transcription", f"{heard.field}: {exc}")
+        recording = None
+        if heard.audio and calllog.call_id is not None:
+            relative = Path(str(calllog.call_id)) / f"{seq:02d}-{heard.field}.wav"
+            target = Path(self.config.storage.recordings) / relative
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_wav(target, heard.audio)
+                recording = relative.as_posix()
+            except OSError as exc:
+                log.error("call %s: cannot write recording %s: %s", calllog.call_id, target, exc)
+                calllog.event("error", "recording", f"cannot write {target}: {exc.strerror or exc}")
+        calllog.turn(TurnFields(seq, "caller", heard.started_at, heard.duration, field=heard.field, text=text,
+                                confidence=confidence, recording=recording, end_reason=heard.end_reason))
+        return heard.field, text
+
+    def _record_findings(self, calllog: _CallLog, texts: dict[str, str]) -> None:
+        if not texts:
+            reason = "no transcript (nothing said)" if self.recognizer else "no transcript (transcription off)"
+            calllog.event("classify", "unclear", reason)
+            if calllog.call_id is not None:
+                self.store.update_call(calllog.call_id, label="unclear", label_reasons=reason)
+            return
+        findings = summarize(texts, self.config.prompts.language)
+        if findings.person or findings.company:
+            calllog.event("extract", "identity",
+                          f"person: {findings.person.value if findings.person else '—'}; "
+                          f"company: {findings.company.value if findings.company else '—'}")
+        calllog.event("classify", findings.label, findings.classification.explain())
+        if calllog.call_id is not None:
+            self.store.update_call(
+                calllog.call_id,
+                person=findings.person.value if findings.person else None,
+                company=findings.company.value if findings.company else None,
+                transcript=findings.transcript,
+                label=findings.label,
+                label_reasons=findings.classification.explain(),
+            )
+
     def _ring(self, call: IncomingCall) -> bool:
         """Let the call ring for ``answer_delay``; False if the caller gave up."""
         deadline = call.received_at + self.config.sip.answer_delay
         while time.monotonic() < deadline and not call.cancelled:
             time.sleep(RING_POLL)
         return not call.cancelled
+
+
+def _describe_turn(turn: CallerTurn) -> str:
+    what = {
+        "speech_stopped": "caller finished (silence)",
+        "no_speech": "caller said nothing",
+        "max_length": "turn reached turns.max_turn",
+        "hangup": "caller hung up",
+    }.get(turn.end_reason, turn.end_reason)
+    return f"{turn.duration:.2f} s of audio; {what}"
 
 
 _HANGUP_REASONS = {

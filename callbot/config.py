@@ -37,6 +37,8 @@ __all__ = [
     "CallsConfig",
     "Config",
     "LogConfig",
+    "SpeechConfig",
+    "TurnsConfig",
     "PASSWORD_ENV",
     "PhoneConfig",
     "PromptsConfig",
@@ -49,6 +51,12 @@ __all__ = [
 PASSWORD_ENV = "CALLBOT_SIP_PASSWORD"
 
 WITHHELD_MODES = ("announce", "reject")
+UNKNOWN_MODES = ("screen", "greet")
+TRANSCRIPTION_MODES = ("required", "optional", "off")
+#: Model directory used when speech.model is not set, per prompt language
+#: (the names `callbot models install de|en` installs under data/models/).
+DEFAULT_MODELS = {"de": "vosk-model-small-de-0.15", "en": "vosk-model-small-en-us-0.15"}
+DEFAULT_MODELS_DIR = Path("data") / "models"
 LANGUAGES = ("de", "en")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -84,6 +92,7 @@ class SipConfig:
 class CallsConfig:
     withheld: str = "announce"  # "announce" or "reject" (433 Anonymity Disallowed)
     keep_withheld_evidence: bool = False  # store P-Asserted-Identity of withheld callers
+    unknown: str = "screen"  # numbered callers: "screen" (ask who and why) or "greet" (hello, hang up)
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,22 @@ class PromptsConfig:
 
 
 @dataclass(frozen=True)
+class SpeechConfig:
+    model: Path                      # Vosk model directory
+    transcription: str = "required"  # required: refuse to start without a model; optional: warn, no text; off
+
+
+@dataclass(frozen=True)
+class TurnsConfig:
+    speech_threshold_dbfs: float = -35.0  # a 20 ms frame at or above this level is speech
+    min_speech: float = 0.2               # seconds of speech before a turn counts
+    end_silence: float = 0.8              # seconds of silence that end the caller's turn
+    no_speech_timeout: float = 5.0        # give up listening after this long without speech
+    max_turn: float = 20.0                # longest caller turn, seconds
+    pre_roll: float = 0.3                 # audio kept before the detected speech start
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "info"
 
@@ -116,6 +141,8 @@ class Config:
     storage: StorageConfig
     prompts: PromptsConfig
     log: LogConfig
+    speech: SpeechConfig
+    turns: TurnsConfig = TurnsConfig()
     source: Path | None = None  # the file it came from
 
     def redacted(self) -> dict:
@@ -144,6 +171,8 @@ _SECTIONS: dict[str, type] = {
     "storage": StorageConfig,
     "prompts": PromptsConfig,
     "log": LogConfig,
+    "speech": SpeechConfig,
+    "turns": TurnsConfig,
 }
 _KNOWN_KEYS: dict[str, list[str]] = {
     name: [f.name for f in dataclasses.fields(cls)] for name, cls in _SECTIONS.items()
@@ -161,6 +190,7 @@ def default_config(base_dir: str | Path) -> Config:
         storage=StorageConfig(database=base / DEFAULT_DATABASE, recordings=base / DEFAULT_RECORDINGS),
         prompts=PromptsConfig(dir=base / DEFAULT_PROMPTS),
         log=LogConfig(),
+        speech=SpeechConfig(model=base / DEFAULT_MODELS_DIR / DEFAULT_MODELS["de"]),
         source=None,
     )
 
@@ -187,11 +217,14 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     storage = _load_storage(r, sections["storage"], base)
     prompts = _load_prompts(r, sections["prompts"], base)
     log = _load_log(r, sections["log"])
+    speech = _load_speech(r, sections["speech"], base, prompts.language)
+    turns = _load_turns(r, sections["turns"])
 
     if r.problems:
         raise ConfigError(r.problems, str(source))
     return Config(
-        sip=sip, calls=calls, phone=phone, storage=storage, prompts=prompts, log=log, source=source
+        sip=sip, calls=calls, phone=phone, storage=storage, prompts=prompts, log=log,
+        speech=speech, turns=turns, source=source,
     )
 
 
@@ -576,6 +609,7 @@ def _load_calls(r: _Reader, t: dict[str, Any]) -> CallsConfig:
         keep_withheld_evidence=r.boolean(
             t, "calls", "keep_withheld_evidence", d.keep_withheld_evidence
         ),
+        unknown=r.choice(t, "calls", "unknown", d.unknown, UNKNOWN_MODES),
     )
 
 
@@ -677,3 +711,30 @@ def _load_prompts(r: _Reader, t: dict[str, Any], base: Path) -> PromptsConfig:
 
 def _load_log(r: _Reader, t: dict[str, Any]) -> LogConfig:
     return LogConfig(level=r.choice(t, "log", "level", LogConfig.level, LOG_LEVELS))
+
+
+def _load_speech(r: _Reader, t: dict[str, Any], base: Path, language: str) -> SpeechConfig:
+    default_model = DEFAULT_MODELS_DIR / DEFAULT_MODELS.get(language, DEFAULT_MODELS["de"])
+    model = r.path(t, "speech", "model", default_model, base)
+    transcription = r.choice(t, "speech", "transcription", SpeechConfig.transcription, TRANSCRIPTION_MODES)
+    return SpeechConfig(model=model if model is not None else base / default_model, transcription=transcription)
+
+
+def _load_turns(r: _Reader, t: dict[str, Any]) -> TurnsConfig:
+    from callbot.vad import TurnSettings  # pure; its checks are the single source of truth
+
+    d = TurnsConfig()
+    s = "turns"
+    threshold = r.number(t, s, "speech_threshold_dbfs", d.speech_threshold_dbfs, lo=-96, hi=0, unit="dBFS")
+    values = {
+        key: r.number(t, s, key, getattr(d, key), lo=0, lo_exclusive=True, hi=300)
+        for key in ("min_speech", "end_silence", "no_speech_timeout", "max_turn", "pre_roll")
+    }
+    turns = TurnsConfig(speech_threshold_dbfs=threshold, **values)
+    if not any(p.startswith("turns.") for p in r.bad):
+        try:
+            TurnSettings(**dataclasses.asdict(turns))
+        except ValueError as exc:
+            r.add(f"turns: {exc}")
+            return d
+    return turns

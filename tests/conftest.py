@@ -30,22 +30,37 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+#: Stand-in prompts: id -> (seconds, frequency). Distinct frequencies let tests
+#: tell from the received RTP which prompt was played.
+SHORT_PROMPTS = {
+    "withheld": (2.0, 440),
+    "hello": (1.5, 660),
+    "ask_identity": (1.0, 880),
+    "ask_purpose": (0.8, 1100),
+    "goodbye": (0.6, 1320),
+}
+
+
 @pytest.fixture
 def short_prompts(tmp_path: Path) -> Path:
-    """prompts/<lang>/ with a 2.0 s `withheld` and a 1.5 s `hello` tone."""
+    """prompts/<lang>/ with short tones standing in for every prompt (see SHORT_PROMPTS)."""
     root = tmp_path / "prompts"
     for lang in ("de", "en"):
         (root / lang).mkdir(parents=True)
-        write_wav(root / lang / "withheld.wav", tone(2.0, 440))
-        write_wav(root / lang / "hello.wav", tone(1.5, 660))
+        for prompt_id, (seconds, freq) in SHORT_PROMPTS.items():
+            write_wav(root / lang / f"{prompt_id}.wav", tone(seconds, freq))
     return root
 
 
 _port_block = iter(range(41000, 60000, 40))
 
 
-def loopback_config(tmp_path: Path, prompts: Path, **sip) -> Config:
-    """A config for a bot on 127.0.0.1 that does not register (direct INVITEs)."""
+def loopback_config(tmp_path: Path, prompts: Path, unknown: str = "greet", transcription: str = "off", **sip) -> Config:
+    """A config for a bot on 127.0.0.1 that does not register (direct INVITEs).
+
+    Numbered callers are greeted (``hello``) unless ``unknown="screen"``;
+    transcription is off unless asked for.
+    """
     config = default_config(tmp_path)
     rtp_low = next(_port_block)
     sip_settings = dict(
@@ -57,6 +72,8 @@ def loopback_config(tmp_path: Path, prompts: Path, **sip) -> Config:
         config,
         sip=replace(config.sip, **sip_settings),
         prompts=replace(config.prompts, dir=prompts),
+        calls=replace(config.calls, unknown=unknown),
+        speech=replace(config.speech, transcription=transcription),
     )
 
 

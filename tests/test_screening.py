@@ -1,0 +1,153 @@
+"""Screening an unknown caller end to end on loopback (real SIP/RTP, injected recognizer)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from callbot.audio import SAMPLE_RATE
+from callbot.democaller import DemoCaller
+from callbot.screening import summarize
+from tests.conftest import SHORT_PROMPTS, loopback_config, running_bot, tone
+
+FRITZBOX = "<sip:03012345678@fritz.box>"
+
+
+@dataclass(frozen=True)
+class CannedTranscript:
+    text: str
+    confidence: float = 0.9
+
+
+class CannedStream:
+    def __init__(self, text):
+        self.text = text
+        self.fed = 0
+
+    def feed(self, pcm):
+        self.fed += len(pcm)
+
+    def finish(self):
+        future = Future()
+        future.set_result(CannedTranscript(self.text))
+        return future
+
+    def cancel(self):
+        pass
+
+
+class CannedRecognizer:
+    """Stands in for Vosk where German words are needed: returns scripted texts in turn order."""
+
+    def __init__(self, *texts):
+        self._texts = itertools.chain(texts, itertools.repeat(""))
+        self.streams = []
+
+    def stream(self):
+        stream = CannedStream(next(self._texts))
+        self.streams.append(stream)
+        return stream
+
+
+def speech(seconds: float) -> bytes:
+    """A stand-in utterance: a loud tone is speech to the energy detector."""
+    return tone(seconds, 300, dbfs=-12)
+
+
+def wait_finished(bot, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bot.store.flush()
+        rows = bot.store.calls(limit=5)
+        if rows and all(r.outcome for r in rows) and rows[0].label:
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(bot.store.calls(limit=5))
+
+
+def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_path, short_prompts):
+    recognizer = CannedRecognizer(
+        "mein name ist thomas müller von der firma vergleichsportal gmbh",
+        "ich möchte ihnen ein unverbindliches angebot für ihren strom machen",
+    )
+    config = loopback_config(tmp_path, short_prompts, unknown="screen")
+    from callbot.bot import Bot
+
+    bot = Bot(config, recognizer=recognizer)
+    bot.start()
+    try:
+        report = DemoCaller("127.0.0.1", config.sip.local_port).call(
+            FRITZBOX, answers=(speech(1.5), speech(1.2)), timeout=30)
+        [row] = wait_finished(bot)
+        turns = bot.store.turns(row.id)
+        events = bot.store.events(row.id)
+    finally:
+        bot.stop()
+    assert report.bye_from_bot_at is not None
+    assert [(t.speaker, t.prompt_id or t.field) for t in turns] == [
+        ("bot", "ask_identity"), ("caller", "identity"), ("bot", "ask_purpose"), ("caller", "purpose"),
+        ("bot", "goodbye"),
+    ]
+    identity, purpose = turns[1], turns[3]
+    assert identity.text.startswith("mein name ist") and identity.end_reason == "speech_stopped"
+    assert identity.duration == pytest.approx(1.5 + 0.3 + 0.8, abs=0.3)
+    for turn in (identity, purpose):
+        path = Path(config.storage.recordings) / turn.recording
+        assert path.exists() and path.stat().st_size > 0.5 * SAMPLE_RATE * 2
+    assert row.person == "Thomas Müller" and row.company == "Vergleichsportal GmbH"
+    assert row.label == "cold_call" and "Angebot" in row.label_reasons
+    assert "identity: mein name ist" in row.transcript
+    assert row.outcome == "answered"
+    kinds = [(e.kind, e.rule) for e in events]
+    assert ("heard", "identity") in kinds and ("classify", "cold_call") in kinds
+    # every recognizer stream got the caller's audio (from the pre-roll on)
+    assert all(s.fed > 1.0 * SAMPLE_RATE * 2 for s in recognizer.streams)
+
+
+def test_the_bot_never_talks_while_the_caller_talks(tmp_path, short_prompts):
+    """The caller answers with a 2.5 s turn: the next prompt starts after it, within end_silence + 0.5 s."""
+    config = loopback_config(tmp_path, short_prompts, unknown="screen")
+    answer = speech(2.5)
+    with running_bot(config) as bot:
+        caller = DemoCaller("127.0.0.1", config.sip.local_port)
+        report = caller.call(FRITZBOX, answers=(answer, speech(1.0)), timeout=30)
+    audio = report.audio
+    # Locate the bot's prompts in what the caller heard: runs of loud 20 ms frames.
+    from callbot.audio import level_dbfs
+
+    loud = [level_dbfs(audio[i : i + 320]) > -30 for i in range(0, len(audio) - 319, 320)]
+    runs, start = [], None
+    for i, flag in enumerate(loud + [False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start * 0.02, i * 0.02))
+            start = None
+    durations = [round(b - a, 1) for a, b in runs]
+    assert durations == [SHORT_PROMPTS["ask_identity"][0], SHORT_PROMPTS["ask_purpose"][0], SHORT_PROMPTS["goodbye"][0]]
+    # The caller starts 0.7 s after the first prompt ends (democaller) and talks 2.5 s.
+    caller_starts = runs[0][1] + 0.7
+    caller_ends = caller_starts + 2.5
+    gap = runs[1][0] - caller_ends
+    assert gap > 0, "the bot talked while the caller was talking"
+    assert gap <= 0.8 + 0.5
+
+
+def test_summarize_prefers_the_identity_turn_and_classifies_everything():
+    findings = summarize({"identity": "hier ist sandra becker von der firma becker druck gmbh",
+                          "purpose": "es geht um ihre rechnung zu meiner bestellung vom letzten monat"})
+    assert findings.person.value == "Sandra Becker"
+    assert findings.company.value == "Becker Druck GmbH"
+    assert findings.label == "genuine"
+    assert findings.transcript.splitlines()[0].startswith("identity: hier ist")
+
+
+def test_summarize_without_speech_is_unclear():
+    findings = summarize({"identity": "", "purpose": "  "})
+    assert findings.person is None and findings.company is None
+    assert findings.label == "unclear"
