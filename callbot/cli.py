@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from callbot import models as speech_models
 from callbot.errors import CallbotError, ConfigError, PromptError
 
 #: Exit codes: 1 = a check found problems / runtime failure, 2 = bad input.
@@ -269,42 +270,139 @@ def _free_udp_port(ip: str = "127.0.0.1") -> int:
 @main.command()
 @click.option("--language", type=click.Choice(["de", "en"]), default="de", show_default=True)
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the demo's call log here (default: a temporary directory).")
+              help="Keep the demo's call log and recordings here (default: a temporary directory).")
 @handles_errors
 def demo(language: str, data_dir: Path | None) -> None:
     """Run the bot and a built-in caller on loopback: one withheld and one numbered call."""
+    from callbot.audio import decode_file
     from callbot.bot import Bot
-    from callbot.config import default_config
+    from callbot.config import DEFAULT_MODELS, default_config
     from callbot.democaller import DemoCaller
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The demo explains a missing speech model itself; only errors are logged.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    voice = Path(__file__).resolve().parent / "demo_audio"
+    answers = tuple(decode_file(voice / f"{field}-{language}.wav") for field in ("identity", "purpose"))
     with tempfile.TemporaryDirectory(prefix="callbot-demo-") as tmp:
         base = data_dir or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
         config = default_config(base)
         port = _free_udp_port()
+        installed_model = Path.cwd() / "data" / "models" / DEFAULT_MODELS[language]
         config = replace(
             config,
             sip=replace(config.sip, register=False, local_ip="127.0.0.1", local_port=port,
                         rtp_port_min=40000, rtp_port_max=40999),
             prompts=replace(config.prompts, dir=bundled_prompts_dir(), language=language),
+            speech=replace(config.speech, model=installed_model, transcription="optional"),
         )
         out.print(f"[bold]callbot demo[/]: bot on 127.0.0.1:{port} (no registrar), call log {config.storage.database}")
         with Bot(config) as bot:
+            if bot.recognizer is None:
+                out.print(f"(no speech model at {installed_model}: callers are recorded, not transcribed — "
+                          f"`callbot models install {language}` adds one)", highlight=False)
             caller = DemoCaller("127.0.0.1", port)
             scenarios = [
-                ("withheld caller", '"Anonymous" <sip:anonymous@anonymous.invalid>', ("Privacy: id",)),
-                ("numbered caller (FRITZ!Box style)", "<sip:03012345678@fritz.box>", ()),
+                ("withheld caller", '"Anonymous" <sip:anonymous@anonymous.invalid>', ("Privacy: id",), ()),
+                ("numbered caller (FRITZ!Box style), answers the questions", "<sip:03012345678@fritz.box>", (),
+                 answers),
             ]
-            for label, from_header, extra in scenarios:
+            for label, from_header, extra, spoken in scenarios:
                 out.print(f"→ placing call: {label} … ", end="")
-                report = caller.call(from_header, extra_headers=extra, timeout=60)
+                report = caller.call(from_header, extra_headers=extra, answers=spoken, timeout=90)
                 out.print(f"answered after {1000 * (report.answer_latency or 0):.0f} ms, "
                           f"heard {report.audio_seconds:.1f} s, bot hung up: {report.bye_from_bot_at is not None}",
                           highlight=False)
             bot.store.flush()
             records = bot.store.calls(limit=10)
+            turns = {r.id: bot.store.turns(r.id) for r in records}
         out.print(calls_table(records))
+        for record in records:
+            heard = [t for t in turns[record.id] if t.speaker == "caller"]
+            if heard:
+                out.print(f"call {record.id}: {len(heard)} caller turn(s) recorded "
+                          f"({', '.join(f'{t.field} {t.duration:.1f} s' for t in heard)}), label {record.label}",
+                          highlight=False)
+
+
+# -- models ---------------------------------------------------------------------
+# Speech models: `callbot models install de|en`, `callbot models list`.
+DEFAULT_MODELS_DIR = Path("data/models")
+
+models_dir_option = click.option(
+    "--dir", "models_dir", default=str(DEFAULT_MODELS_DIR), show_default=True,
+    type=click.Path(path_type=Path), help="Directory that holds the speech models.",
+)
+
+
+def _size(size_bytes: int) -> str:
+    return f"{size_bytes / 1e6:.1f} MB" if size_bytes < 1e9 else f"{size_bytes / 1e9:.2f} GB"
+
+
+@main.group("models")
+def models_group() -> None:
+    """Speech recognition models (Vosk): install and list."""
+
+
+@models_group.command("install")
+@click.argument("key", type=click.Choice(sorted(speech_models.OFFICIAL), case_sensitive=False))
+@click.option("--url", help="Download from here instead (a mirror, file:// URL or path of a downloaded zip).")
+@click.option("--sha256", "sha256", metavar="HEX", help="Expected SHA-256 of the zip.")
+@click.option("--no-verify", is_flag=True, help="Install even though no checksum is known (it is printed).")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Network timeout in seconds.")
+@models_dir_option
+@handles_errors
+def models_install(key: str, url: str | None, sha256: str | None, no_verify: bool, timeout: float,
+                   models_dir: Path) -> None:
+    """Download and install a Vosk model (de: German, en: English)."""
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    if sha256 and no_verify:
+        raise click.UsageError("--sha256 and --no-verify contradict each other; give one of them")
+    spec = speech_models.OFFICIAL[key.lower()]
+    err.print(f"installing {spec.name} (~{spec.size_mb} MB) into {models_dir}", highlight=False, soft_wrap=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"download {spec.name}", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        path = speech_models.install(spec, models_dir, url=url, sha256=sha256, verify=not no_verify,
+                                     progress=progress, timeout=timeout)
+    model = speech_models.inspect(path)
+    out.print(f"[green]✓[/] installed {model.name} in {path} ({_size(model.size_bytes)})", highlight=False,
+              soft_wrap=True)
+    # soft_wrap: never break the path or the checksum, so they can be copied
+    out.print(f"  sha256 {model.sha256} ({'verified' if model.verified else 'not verified'})", highlight=False,
+              soft_wrap=True)
+    if not model.verified:
+        out.print("  [yellow]compare it with a trusted source; pass it with --sha256 next time[/]", highlight=False)
+
+
+@models_group.command("list")
+@models_dir_option
+@handles_errors
+def models_list(models_dir: Path) -> None:
+    """The models in the models directory and whether they look usable."""
+    from rich.markup import escape
+
+    models = speech_models.installed(models_dir)
+    if not models:
+        out.print(f"no models in {models_dir} — install one with `callbot models install de`",
+                  highlight=False, markup=False)
+        return
+    table = Table(title=f"Speech models in {models_dir}")
+    for column in ("name", "size", "valid", "sha256"):
+        table.add_column(column, overflow="fold")
+    for m in models:
+        valid = "[green]yes[/]" if m.looks_valid else "[red]no[/]: " + escape("; ".join(m.problems))
+        checksum = "" if m.sha256 is None else f"{m.sha256[:12]}… " + ("verified" if m.verified else "unverified")
+        table.add_row(m.name, _size(m.size_bytes), valid, checksum)
+    out.print(table)
+# -- end of models ---------------------------------------------------------------
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,13 +16,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from callbot.audio import alaw_decode, ulaw_decode, ulaw_encode, SILENCE_FRAME
+from callbot.audio import SILENCE_FRAME, alaw_decode, level_dbfs, ulaw_decode, ulaw_encode
 
 #: RTP payload types we offer.
 PCMU = 0
 PCMA = 8
 #: SIP timer T1 (RFC 3261), used for INVITE retransmission.
 T1 = 0.5
+#: The bot counts as talking while its audio is at or above this level.
+BOT_SPEECH_DBFS = -40.0
+#: An answer is sent once the bot has been quiet this long after talking.
+ANSWER_AFTER_SILENCE = 0.7
 
 
 @dataclass
@@ -63,11 +67,14 @@ class DemoCaller:
         cancel_after: float | None = None,
         send_pcm: bytes | None = None,
         send_rtp: bool = True,
+        answers: tuple[bytes, ...] = (),
     ) -> CallReport:
         """Place one call and return what happened. Bounded by ``timeout`` seconds.
 
         The caller sends ``send_pcm`` (16-bit 8 kHz PCM) as PCMU RTP, then
-        silence; with ``send_rtp=False`` it sends no RTP at all.
+        silence; with ``send_rtp=False`` it sends no RTP at all. ``answers``
+        are spoken one by one, each after the bot finished a prompt (its
+        audio went quiet), like a polite human caller.
         """
         report = CallReport()
         sip = _udp_socket(self.local_ip)
@@ -178,7 +185,7 @@ class DemoCaller:
                         if media is None and remote_rtp is not None:
                             media = threading.Thread(
                                 target=_media_loop,
-                                args=(rtp, remote_rtp, report, stop_media, send_pcm or b"", send_rtp),
+                                args=(rtp, remote_rtp, report, stop_media, send_pcm or b"", send_rtp, answers),
                                 daemon=True,
                             )
                             media.start()
@@ -257,17 +264,28 @@ def _media_loop(
     stop: threading.Event,
     pcm: bytes,
     send: bool,
+    answers: tuple[bytes, ...] = (),
 ) -> None:
-    """Receive the bot's RTP; send ``pcm`` then silence every 20 ms (absolute deadlines)."""
+    """Receive the bot's RTP; send ``pcm``, then each answer when the bot fell silent.
+
+    Sends one packet every 20 ms on absolute deadlines (silence when there is
+    nothing to say).
+    """
     sock.settimeout(0.005)
     ssrc = random.getrandbits(32)
     seq = random.getrandbits(16)
     timestamp = random.getrandbits(32)
     silence = ulaw_encode(SILENCE_FRAME)
-    frames = [ulaw_encode(pcm[i : i + 320].ljust(320, b"\0")) for i in range(0, len(pcm), 320)]
+    frames = _ulaw_frames(pcm)
+    pending = [_ulaw_frames(answer) for answer in answers]
+    bot_talked = False
+    bot_quiet_since = time.monotonic()
     next_send = time.monotonic()
     while not stop.is_set():
         now = time.monotonic()
+        if pending and not frames and bot_talked and now - bot_quiet_since >= ANSWER_AFTER_SILENCE:
+            frames = pending.pop(0)
+            bot_talked = False
         if send and now >= next_send:
             payload = frames.pop(0) if frames else silence
             header = struct.pack("!BBHII", 0x80, PCMU, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
@@ -287,7 +305,14 @@ def _media_loop(
         pt = packet[1] & 0x7F
         body = packet[12 + 4 * (packet[0] & 0x0F):]
         report.rtp_times.append(time.monotonic())
-        if pt == PCMU:
-            report.audio += ulaw_decode(body)
-        elif pt == PCMA:
-            report.audio += alaw_decode(body)
+        if pt not in (PCMU, PCMA):
+            continue
+        decoded = ulaw_decode(body) if pt == PCMU else alaw_decode(body)
+        report.audio += decoded
+        if level_dbfs(decoded) >= BOT_SPEECH_DBFS:
+            bot_talked = True
+            bot_quiet_since = time.monotonic()
+
+
+def _ulaw_frames(pcm: bytes) -> list[bytes]:
+    return [ulaw_encode(pcm[i : i + 320].ljust(320, b"\0")) for i in range(0, len(pcm), 320)]

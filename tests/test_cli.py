@@ -19,12 +19,13 @@ from callbot.store import CallerFields, Store
 from tests.conftest import REPO, free_udp_port
 
 
-def write_config(tmp_path: Path, prompts: Path, **sip) -> Path:
+def write_config(tmp_path: Path, prompts: Path, transcription: str = "off", **sip) -> Path:
     settings = {"register": False, "local_ip": "127.0.0.1", "local_port": free_udp_port(),
                 "rtp_port_min": 42000, "rtp_port_max": 42099, **sip}
     lines = ["[sip]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     lines += ["[storage]", f'database = "{tmp_path}/calls.db"', f'recordings = "{tmp_path}/rec"',
-              "[prompts]", f'dir = "{prompts}"', 'language = "de"']
+              "[prompts]", f'dir = "{prompts}"', 'language = "de"',
+              "[speech]", f'transcription = "{transcription}"', f'model = "{tmp_path}/no-model"']
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -156,6 +157,15 @@ def test_run_stops_cleanly_on_sigterm(tmp_path, short_prompts):
     assert proc.returncode == 0, err
     assert "callbot running" in err and "stopping" in err
     assert "Traceback" not in err
+
+
+def test_run_refuses_to_start_without_a_required_speech_model(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts, transcription="required")
+    result = subprocess.run([sys.executable, "-m", "callbot", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "no-model" in result.stderr and "callbot models install" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_demo_places_a_withheld_and_a_numbered_call():
