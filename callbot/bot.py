@@ -48,17 +48,17 @@ def load_recognizer(config: Config) -> Recognizer | None:
     mode = config.speech.transcription
     if mode == "off":
         return None
-    from callbot.asr import SpeechModel, Transcriber
+    from callbot.asr import ProcessTranscriber
 
     try:
-        model = SpeechModel.load(config.speech.model)
+        transcriber = ProcessTranscriber(config.speech.model)
     except ModelError as exc:
         if mode == "required":
             raise
         log.warning("transcription off: %s", exc)
         return None
-    log.info("speech model %s loaded", model.name)
-    return Transcriber(model)
+    log.info("speech model %s loaded in the decoder process", transcriber.name)
+    return transcriber
 
 
 def sip_settings(config: Config) -> SipSettings:

@@ -297,3 +297,60 @@ def test_close_cancels_open_turns_and_refuses_new_ones(model, speech):
     with pytest.raises(RecognitionError, match="closed"):
         transcriber.stream()
 
+
+
+# -- the decoder process (what the bot uses) ------------------------------------------
+
+
+def test_process_transcriber_refuses_a_missing_model_without_starting_a_process(tmp_path):
+    from callbot.asr import ProcessTranscriber
+
+    with pytest.raises(ModelError, match="does not exist"):
+        ProcessTranscriber(tmp_path / "nothing-here")
+
+
+def test_process_transcriber_reports_a_model_vosk_cannot_load(tmp_path):
+    from callbot.asr import ProcessTranscriber
+
+    broken = tmp_path / "broken"
+    for name in ("am/final.mdl", "conf/model.conf", "graph/HCLr.fst", "graph/Gr.fst", "ivector/final.ie"):
+        (broken / name).parent.mkdir(parents=True, exist_ok=True)
+        (broken / name).write_bytes(b"garbage")
+    with pytest.raises(ModelError):
+        ProcessTranscriber(broken, start_timeout=120)
+
+
+def test_process_transcriber_transcribes_in_its_own_process(model_dir, speech):
+    import os
+
+    from callbot.asr import ProcessTranscriber
+
+    with ProcessTranscriber(model_dir) as remote:
+        assert remote._process.pid != os.getpid()
+        stream = remote.stream()
+        for i in range(0, len(speech), 320):
+            stream.feed(speech[i : i + 320])
+        result = stream.finish().result(timeout=60)
+        silent = remote.transcribe(bytes(16000)).result(timeout=60)
+        cancelled = remote.stream()
+        cancelled.feed(speech)
+        assert cancelled.cancel()
+    assert result.text and result.words
+    assert result.audio_seconds == pytest.approx(seconds(speech), abs=0.01)
+    assert all(0 <= w.confidence <= 1 for w in result.words)
+    assert silent.text == "" and silent.words == ()
+
+
+def test_pending_turns_fail_instead_of_hanging_when_the_decoder_dies(model_dir, speech):
+    from callbot.asr import ProcessTranscriber
+    from callbot.errors import RecognitionError
+
+    remote = ProcessTranscriber(model_dir)
+    try:
+        stream = remote.stream()
+        stream.feed(speech)
+        remote._process.kill()
+        with pytest.raises(RecognitionError):
+            stream.finish().result(timeout=30)
+    finally:
+        remote.close()

