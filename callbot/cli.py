@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -219,9 +220,11 @@ def calls_show(ctx, call_id: int, as_json: bool) -> None:
     if record is None:
         raise CallbotError(f"no call with id {call_id}")
     events = store.events(call_id)
+    turns = store.turns(call_id)
     if as_json:
         data = record.to_json()
         data["events"] = [{"at": e.at, "kind": e.kind, "rule": e.rule, "reason": e.reason} for e in events]
+        data["turns"] = [dataclasses.asdict(t) for t in turns]
         click.echo(json.dumps(data, ensure_ascii=False))
         return
     info = Table.grid(padding=(0, 2))
@@ -241,6 +244,9 @@ def calls_show(ctx, call_id: int, as_json: bool) -> None:
         ("number type", ", ".join(x for x in (record.caller_type, record.caller_region, record.caller_description) if x) or "—"),
         ("From header", record.caller_raw or "—"),
         ("SIP Call-ID", record.sip_call_id or "—"),
+        ("person", record.person or "—"),
+        ("company", record.company or "—"),
+        ("cold call?", f"{record.label}: {record.label_reasons}" if record.label else "—"),
     ]
     for key, value in rows:
         info.add_row(key, value)
@@ -251,6 +257,17 @@ def calls_show(ctx, call_id: int, as_json: bool) -> None:
     for e in events:
         trail.add_row(_local(e.at), e.kind, e.rule or "", e.reason or "")
     out.print(trail)
+    if turns:
+        conversation = Table(title="Conversation")
+        for column in ("#", "who", "what", "text", "s", "recording"):
+            conversation.add_column(column, overflow="fold")
+        for t in turns:
+            what = t.prompt_id if t.speaker == "bot" else f"{t.field} ({t.end_reason})"
+            text = t.text if t.text is not None else ("(not transcribed)" if t.speaker == "caller" else "")
+            if t.confidence is not None:
+                text += f"  [conf {t.confidence:.2f}]"
+            conversation.add_row(str(t.seq), t.speaker, what or "", text, f"{t.duration:.1f}", t.recording or "")
+        out.print(conversation)
 
 
 # -- demo ----------------------------------------------------------------------

@@ -103,6 +103,20 @@ def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_p
     assert row.label == "cold_call" and "Angebot" in row.label_reasons
     assert "identity: mein name ist" in row.transcript
     assert row.outcome == "answered"
+    data = row.to_json()
+    for key in ("person", "company", "transcript", "label", "label_reasons"):
+        assert data[key], key  # `callbot calls --json` carries them
+    from click.testing import CliRunner
+    from callbot.cli import main
+
+    (tmp_path / "config.toml").write_text(
+        f'[storage]\ndatabase = "{config.storage.database}"\nrecordings = "{config.storage.recordings}"\n'
+        f'[prompts]\ndir = "{short_prompts}"\n')
+    shown = CliRunner().invoke(main, ["calls", "--config", str(tmp_path / "config.toml"), "show", str(row.id)],
+                               env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "Thomas Müller" in shown.output and "mein name ist thomas müller" in shown.output
+    assert "ask_purpose" in shown.output
     kinds = [(e.kind, e.rule) for e in events]
     assert ("heard", "identity") in kinds and ("classify", "cold_call") in kinds
     # every recognizer stream got the caller's audio (from the pre-roll on)
