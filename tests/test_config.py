@@ -654,3 +654,39 @@ def test_config_error_is_the_only_exception(base):
 
 def test_config_type_is_exported():
     assert dataclasses.is_dataclass(Config)
+
+
+# --------------------------------------------------------------------------
+# Speech and turn-taking
+# --------------------------------------------------------------------------
+
+
+def test_speech_model_defaults_to_the_installed_model_for_the_language(base):
+    cfg = load_config(write(base, '[prompts]\nlanguage = "en"\n'), env={})
+    assert cfg.speech.model == base / "data" / "models" / "vosk-model-small-en-us-0.15"
+    assert cfg.speech.transcription == "required"
+    assert cfg.calls.unknown == "screen"
+
+
+def test_speech_and_turn_settings_are_read(base):
+    cfg = load_config(write(base, '[speech]\nmodel = "m/x"\ntranscription = "optional"\n'
+                                  '[turns]\nend_silence = 1.2\nspeech_threshold_dbfs = -40\n'
+                                  '[calls]\nunknown = "greet"\n'), env={})
+    assert cfg.speech.model == base / "m" / "x" and cfg.speech.transcription == "optional"
+    assert cfg.turns.end_silence == 1.2 and cfg.turns.speech_threshold_dbfs == -40.0
+    assert cfg.calls.unknown == "greet"
+
+
+def test_bad_speech_and_turn_settings_are_each_reported(base):
+    problems = problems_of(base, '[speech]\ntranscription = "maybe"\n[turns]\nend_silence = -1\n'
+                                 'speech_threshold_dbfs = 3\nmax_turn = "long"\n[calls]\nunknown = "x"\n')
+    joined = "\n".join(problems)
+    for key in ("speech.transcription", "turns.end_silence", "turns.speech_threshold_dbfs", "turns.max_turn",
+                "calls.unknown"):
+        assert key in joined, key
+    assert len(problems) == 5
+
+
+def test_inconsistent_turn_settings_explain_the_rule(base):
+    problem = only_problem(base, "[turns]\npre_roll = 0.1\nmin_speech = 0.5\n")
+    assert problem.startswith("turns:") and "pre_roll" in problem
