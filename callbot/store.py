@@ -30,6 +30,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -54,9 +55,13 @@ CALLER_HUNG_UP = "caller_hung_up"
 ERROR = "error"
 INTERRUPTED = "interrupted"
 TIMEOUT = "timeout"
+COLD_CALL_COUNTERED = "cold_call_countered"  # the owner's counter-offer was played
+MESSAGE_TAKEN = "message_taken"              # a genuine caller left a message
+NO_RESPONSE = "no_response"                  # the caller stayed silent
 
 OUTCOMES: frozenset[str] = frozenset(
-    {WITHHELD_REJECTED, CANCELLED, ANSWERED, CALLER_HUNG_UP, ERROR, INTERRUPTED, TIMEOUT}
+    {WITHHELD_REJECTED, CANCELLED, ANSWERED, CALLER_HUNG_UP, ERROR, INTERRUPTED, TIMEOUT,
+     COLD_CALL_COUNTERED, MESSAGE_TAKEN, NO_RESPONSE}
 )
 
 RESTART_RULE = "restart"
@@ -166,10 +171,30 @@ def _m0002(db: Database) -> None:
     db.execute("CREATE INDEX idx_turns_call_id ON turns(call_id)")
 
 
+def _m0003(db: Database) -> None:
+    """Leads: contact details a cold caller gave in reply to the counter-offer."""
+    db.execute(
+        """
+        CREATE TABLE leads (
+            id INTEGER PRIMARY KEY,
+            call_id INTEGER NOT NULL REFERENCES calls(id),
+            turn_seq INTEGER NOT NULL,
+            field TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            text TEXT,
+            recording TEXT,
+            UNIQUE (call_id, turn_seq)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_leads_created_at ON leads(created_at)")
+
+
 # Ordered; append only. A name, once released, must never change.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_calls_and_events", _m0001),
     ("0002_turns_and_screening", _m0002),
+    ("0003_leads", _m0003),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -238,6 +263,24 @@ class Turn:
     confidence: float | None
     recording: str | None
     end_reason: str | None
+
+
+@dataclass(frozen=True)
+class Lead:
+    """What a cold caller said when asked for contact details, with who they are."""
+
+    id: int
+    call_id: int
+    created_at: str
+    field: str
+    text: str | None
+    recording: str | None
+    person: str | None
+    company: str | None
+    number: str | None      # E.164 when known, else as received
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 #: Per-call results of screening that update_call() may set.
@@ -342,6 +385,10 @@ def _immediate(db: Database) -> Iterator[Database]:
             raise
 
 
+class _Locked(Exception):
+    """Another connection holds the lock this step needs (retry)."""
+
+
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
@@ -387,13 +434,28 @@ class Store:
                 f"the directory {parent} is not writable; the call log {path.name} "
                 "and its -wal/-shm files must be created there"
             )
+        # Switching to WAL needs an exclusive lock, and SQLite answers "database
+        # is locked" at once (without waiting) when two connections would
+        # deadlock; several processes opening a new file at the same moment hit
+        # that. Retry for a bounded time.
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        while True:
+            try:
+                self._open_once(path)
+                return
+            except _Locked as exc:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"cannot open the call log {path}: {exc}") from exc
+                time.sleep(0.05)
+
+    def _open_once(self, path: Path) -> None:
         try:
             db = _connect(path)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the call log {path}: {_describe(exc)}") from exc
         try:
             try:
-                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                db.execute("SELECT count(*) FROM sqlite_master").fetchall()
                 db.enable_wal()
                 self._migrate(db)
             except sqlite3.DatabaseError as exc:
@@ -402,6 +464,8 @@ class Store:
                     raise StoreError(
                         f"{path} is not a callbot call log (SQLite says: {message})"
                     ) from exc
+                if "locked" in message or "busy" in message:
+                    raise _Locked(message) from exc
                 raise StoreError(f"cannot open the call log {path}: {message}") from exc
         finally:
             db.close()
@@ -615,6 +679,16 @@ class Store:
 
         return self._submit(f"add_turn({call_id}, {turn.seq})", job)
 
+    def add_lead(self, call_id: int, turn_seq: int, field: str, text: str | None,
+                 recording: str | None) -> Future[None]:
+        record = {"call_id": call_id, "turn_seq": turn_seq, "field": field, "created_at": self._now(),
+                  "text": text, "recording": recording}
+
+        def job(db: Database) -> None:
+            db["leads"].insert(record)
+
+        return self._submit(f"add_lead({call_id}, {turn_seq})", job)
+
     def update_call(self, call_id: int, **fields: str | None) -> Future[None]:
         """Set screening results (person, company, transcript, label, label_reasons)."""
         unknown = set(fields) - set(SCREENING_FIELDS)
@@ -765,6 +839,22 @@ class Store:
                     [call_id],
                 )
             ]
+
+    def leads(self, *, since: datetime | None = None, limit: int = 100) -> list[Lead]:
+        """Leads, newest first, with the caller's person/company/number from the call."""
+        sql = (
+            "SELECT leads.id, leads.call_id, leads.created_at, leads.field, leads.text, leads.recording, "
+            "calls.person, calls.company, coalesce(calls.caller_number, calls.caller_dialled) AS number "
+            "FROM leads JOIN calls ON calls.id = leads.call_id"
+        )
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE leads.created_at >= ?"
+            params.append(format_time(since))
+        sql += " ORDER BY leads.created_at DESC, leads.id DESC LIMIT ?"
+        params.append(int(limit))
+        with self._reader() as db:
+            return [Lead(**row) for row in db.query(sql, params)]
 
     def open_calls(self) -> list[CallRecord]:
         """Calls with no outcome yet, oldest first."""

@@ -206,7 +206,7 @@ def test_wal_mode_and_schema(store, db_path):
 def test_outcome_constants():
     assert OUTCOMES == {
         "withheld_rejected", "cancelled", "answered", "caller_hung_up", "error",
-        "interrupted", "timeout",
+        "interrupted", "timeout", "cold_call_countered", "message_taken", "no_response",
     }
     assert store_mod.ANSWERED == "answered" and store_mod.INTERRUPTED == "interrupted"
 
@@ -544,3 +544,17 @@ def test_turns_and_screening_results(store):
     duplicate = store.add_turn(call_id, TurnFields(seq=1, speaker="bot", started_at=at, duration=1.0))
     with pytest.raises(StoreError):
         duplicate.result(5)
+
+
+def test_leads_join_the_callers_identity(store):
+    call_id = store.start_call(caller(), "lead").result(5)
+    store.update_call(call_id, person="Thomas Müller", company="Vergleichsportal GmbH")
+    store.add_lead(call_id, 7, "contact_details", "thomas müller at vergleichsportal dot de", "1/07-contact.wav")
+    store.flush()
+    [lead] = store.leads()
+    assert (lead.person, lead.company, lead.number) == ("Thomas Müller", "Vergleichsportal GmbH", "+441632960001")
+    assert lead.text.startswith("thomas") and lead.recording == "1/07-contact.wav"
+    assert lead.to_json()["call_id"] == call_id
+    again = store.add_lead(call_id, 7, "contact_details", "dup", None)
+    with pytest.raises(StoreError):
+        again.result(5)
