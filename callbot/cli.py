@@ -270,6 +270,31 @@ def calls_show(ctx, call_id: int, as_json: bool) -> None:
         out.print(conversation)
 
 
+# -- leads ---------------------------------------------------------------------
+@main.command()
+@config_option
+@click.option("--since", help="Only leads since: 30m, 2h, 7d or an ISO date/time.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@handles_errors
+def leads(config_path: Path, since: str | None, limit: int, as_json: bool) -> None:
+    """Contact details cold callers gave in reply to the counter-offer, newest first."""
+    store = _open_store(config_path)
+    found = store.leads(since=parse_since(since) if since else None, limit=limit)
+    if as_json:
+        for lead in found:
+            click.echo(json.dumps(lead.to_json(), ensure_ascii=False))
+        return
+    table = Table(title="Leads")
+    for column in ("call", "when", "company", "person", "number", "what they said", "recording"):
+        table.add_column(column, overflow="fold")
+    for lead in found:
+        table.add_row(str(lead.call_id), _local(lead.created_at), lead.company or "—", lead.person or "—",
+                      lead.number or "—", lead.text if lead.text is not None else "(not transcribed)",
+                      lead.recording or "")
+    out.print(table)
+
+
 # -- demo ----------------------------------------------------------------------
 def bundled_prompts_dir() -> Path:
     here = Path.cwd() / "prompts"
