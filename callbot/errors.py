@@ -47,3 +47,17 @@ class ModelError(CallbotError):
 
 class RecognitionError(CallbotError):
     """Speech recognition of a caller's turn failed."""
+
+
+class ScriptError(CallbotError):
+    """The owner's call script (``script.toml``) is unusable. ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        head = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            message = head + self.problems[0]
+        else:
+            message = head + f"{len(self.problems)} problems\n" + "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(message)
