@@ -39,6 +39,7 @@ __all__ = [
     "LogConfig",
     "SpeechConfig",
     "TurnsConfig",
+    "TtsConfig",
     "PASSWORD_ENV",
     "PhoneConfig",
     "PromptsConfig",
@@ -63,6 +64,10 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_DATABASE = Path("data") / "callbot.db"
 DEFAULT_RECORDINGS = Path("data") / "recordings"
 DEFAULT_PROMPTS = Path("prompts")
+DEFAULT_PROMPT_CACHE = Path("data") / "cache" / "prompts"
+TTS_ENGINES = ("espeak-ng", "piper")
+TTS_SPEED_MIN, TTS_SPEED_MAX = 80, 400
+_TTS_VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 # --------------------------------------------------------------------------
@@ -129,6 +134,15 @@ class TurnsConfig:
 
 
 @dataclass(frozen=True)
+class TtsConfig:
+    engine: str = "espeak-ng"  # "espeak-ng" or "piper": speaks prompts that have only a text
+    voice: str = ""  # espeak-ng voice ("de", "en-us", "de+f3"); empty = the prompt language
+    speed: int = 150  # words per minute (espeak-ng), 80-400
+    piper_model: Path | None = None  # Piper voice (.onnx); required when engine = "piper"
+    cache: Path = DEFAULT_PROMPT_CACHE  # rendered prompts, keyed by content hash
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "info"
 
@@ -143,6 +157,7 @@ class Config:
     log: LogConfig
     speech: SpeechConfig
     turns: TurnsConfig = TurnsConfig()
+    tts: TtsConfig = TtsConfig()
     source: Path | None = None  # the file it came from
 
     def redacted(self) -> dict:
@@ -173,6 +188,7 @@ _SECTIONS: dict[str, type] = {
     "log": LogConfig,
     "speech": SpeechConfig,
     "turns": TurnsConfig,
+    "tts": TtsConfig,
 }
 _KNOWN_KEYS: dict[str, list[str]] = {
     name: [f.name for f in dataclasses.fields(cls)] for name, cls in _SECTIONS.items()
@@ -191,6 +207,7 @@ def default_config(base_dir: str | Path) -> Config:
         prompts=PromptsConfig(dir=base / DEFAULT_PROMPTS),
         log=LogConfig(),
         speech=SpeechConfig(model=base / DEFAULT_MODELS_DIR / DEFAULT_MODELS["de"]),
+        tts=TtsConfig(cache=base / DEFAULT_PROMPT_CACHE),
         source=None,
     )
 
@@ -219,12 +236,13 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     log = _load_log(r, sections["log"])
     speech = _load_speech(r, sections["speech"], base, prompts.language)
     turns = _load_turns(r, sections["turns"])
+    tts = _load_tts(r, sections["tts"], base)
 
     if r.problems:
         raise ConfigError(r.problems, str(source))
     return Config(
         sip=sip, calls=calls, phone=phone, storage=storage, prompts=prompts, log=log,
-        speech=speech, turns=turns, source=source,
+        speech=speech, turns=turns, tts=tts, source=source,
     )
 
 
@@ -738,3 +756,36 @@ def _load_turns(r: _Reader, t: dict[str, Any]) -> TurnsConfig:
             r.add(f"turns: {exc}")
             return d
     return turns
+
+
+def _load_tts(r: _Reader, t: dict[str, Any], base: Path) -> TtsConfig:
+    d = TtsConfig()
+    s = "tts"
+    engine = r.choice(t, s, "engine", d.engine, TTS_ENGINES)
+    voice = r.string(t, s, "voice", d.voice).strip()
+    if voice and not _TTS_VOICE.match(voice):
+        r.add(f"tts.voice: {_describe(voice)} is not a voice name — use e.g. \"de\", \"en-us\" or "
+              f"\"de+f3\" (`espeak-ng --voices` lists them), or leave it empty for the prompt language")
+        voice = d.voice
+    speed = r.integer(t, s, "speed", d.speed, TTS_SPEED_MIN, TTS_SPEED_MAX)
+    piper_model: Path | None = None
+    raw_model = t.get("piper_model", _MISSING)
+    if raw_model is not _MISSING and not (isinstance(raw_model, str) and not raw_model.strip()):
+        piper_model = r.path(t, s, "piper_model", Path("."), base)
+    if engine == "piper" and "tts.piper_model" not in r.bad:
+        if piper_model is None:
+            r.add('tts.piper_model: required when tts.engine = "piper" — give the path of the '
+                  "voice's .onnx file, e.g. \"data/voices/de_DE-thorsten-medium.onnx\"")
+        elif not piper_model.is_file():
+            r.add(f"tts.piper_model: {piper_model} does not exist — download a Piper voice "
+                  f"(the .onnx and its .onnx.json) there, or fix the path")
+    cache = r.path(t, s, "cache", DEFAULT_PROMPT_CACHE, base)
+    if cache is not None:
+        try:
+            _check_writable_dir(r, "tts.cache", cache)
+        except OSError as exc:
+            r.add(f"tts.cache: cannot check {cache} ({exc.strerror or exc}) — choose another path")
+    return TtsConfig(
+        engine=engine, voice=voice, speed=speed, piper_model=piper_model,
+        cache=cache if cache is not None else base / DEFAULT_PROMPT_CACHE,
+    )

@@ -690,3 +690,46 @@ def test_bad_speech_and_turn_settings_are_each_reported(base):
 def test_inconsistent_turn_settings_explain_the_rule(base):
     problem = only_problem(base, "[turns]\npre_roll = 0.1\nmin_speech = 0.5\n")
     assert problem.startswith("turns:") and "pre_roll" in problem
+
+
+# --------------------------------------------------------------------------
+# Text-to-speech ([tts])
+# --------------------------------------------------------------------------
+
+
+def test_tts_defaults(base):
+    from callbot.config import TtsConfig
+
+    cfg = load_config(write(base, ""), env={})
+    assert cfg.tts == TtsConfig(cache=base / "data" / "cache" / "prompts")
+    assert (cfg.tts.engine, cfg.tts.voice, cfg.tts.speed, cfg.tts.piper_model) == ("espeak-ng", "", 150, None)
+    assert cfg.redacted()["tts"]["cache"] == str(base / "data" / "cache" / "prompts")
+
+
+def test_tts_settings_are_read(base):
+    (base / "voices").mkdir()
+    (base / "voices" / "de.onnx").write_bytes(b"model")
+    cfg = load_config(write(base, '[tts]\nengine = "Piper"\nvoice = "de+f3"\nspeed = 180\n'
+                                  'piper_model = "voices/de.onnx"\ncache = "cache"\n'), env={})
+    assert cfg.tts.engine == "piper" and cfg.tts.voice == "de+f3" and cfg.tts.speed == 180
+    assert cfg.tts.piper_model == base / "voices" / "de.onnx"
+    assert cfg.tts.cache == base / "cache"
+    # an empty piper_model means "not set" (the example config writes it that way)
+    assert load_config(write(base, '[tts]\npiper_model = ""\n'), env={}).tts.piper_model is None
+
+
+def test_tts_piper_needs_an_existing_model(base):
+    problem = only_problem(base, '[tts]\nengine = "piper"\n')
+    assert problem.startswith("tts.piper_model:") and "required" in problem and ".onnx" in problem
+    problem = only_problem(base, '[tts]\nengine = "piper"\npiper_model = "nope.onnx"\n')
+    assert problem.startswith("tts.piper_model:") and str(base / "nope.onnx") in problem
+
+
+def test_bad_tts_settings_are_each_reported(base):
+    (base / "file").write_text("x")
+    problems = problems_of(base, '[tts]\nengine = "festival"\nvoice = "de; rm -rf"\nspeed = 500\n'
+                                 'cache = "file/sub"\nvolume = 3\n')
+    reported = sorted(p.split(":", 1)[0] for p in problems)
+    assert reported == ["tts.cache", "tts.engine", "tts.speed", "tts.voice", "tts.volume"], problems
+    joined = "\n".join(problems)
+    assert '"espeak-ng", "piper"' in joined and "80-400" in joined

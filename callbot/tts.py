@@ -1,0 +1,252 @@
+"""Text-to-speech for prompts that have a text but no recording.
+
+Two engines, both producing callbot's internal audio (16-bit mono 8 kHz PCM):
+
+- :class:`EspeakNg` (the default) runs the ``espeak-ng`` program
+  (Debian: ``apt-get install espeak-ng``).
+- :class:`Piper` speaks with a Piper voice model (``*.onnx``) through the
+  ``piper`` program or the ``piper`` Python package (``pip install piper-tts``);
+  neither is a dependency of callbot.
+
+Every engine has a :attr:`~TtsEngine.key` that names what determines its
+output (engine, voice, speed); :mod:`callbot.prompts` puts it into the cache
+key of each synthesized prompt, so changing the voice re-renders the prompts.
+
+Engines are cheap to construct and never touch the system until
+:meth:`~TtsEngine.synthesize` is called: a library whose prompts are all
+cached (or shipped pre-rendered) works without any TTS program installed.
+
+``python -m callbot.tts [--seed] [PROMPTS_DIR]`` regenerates the shipped seed
+cache (``prompts/<lang>/tts/``), the same as ``callbot prompts render --seed``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from callbot.audio import decode_file
+from callbot.errors import AudioError, CallbotError
+
+ENGINES = ("espeak-ng", "piper")
+DEFAULT_ENGINE = "espeak-ng"
+DEFAULT_SPEED = 150  # words per minute (espeak-ng's own default is 175)
+MIN_SPEED, MAX_SPEED = 80, 400
+TIMEOUT = 120.0  # seconds for one synthesis
+
+
+class TtsError(CallbotError):
+    """Speech synthesis failed (bad voice, engine crashed, ...)."""
+
+
+class TtsUnavailable(TtsError):
+    """The TTS engine is not installed. ``tool`` names it, ``fix`` says how to install it."""
+
+    def __init__(self, tool: str, fix: str):
+        self.tool = tool
+        self.fix = fix
+        super().__init__(f"{tool} is not installed — {fix}")
+
+
+@runtime_checkable
+class TtsEngine(Protocol):
+    """Something that turns text into 16-bit mono 8 kHz PCM."""
+
+    #: Everything that determines the output, e.g. ``"espeak-ng:de:150"``.
+    key: str
+    #: Short human-readable description, e.g. ``"espeak-ng de"``.
+    label: str
+
+    def synthesize(self, text: str) -> bytes:
+        """The spoken ``text`` as 16-bit mono 8 kHz PCM; raises TtsError/TtsUnavailable."""
+        ...
+
+
+def _decode_wav_bytes(data: bytes, what: str) -> bytes:
+    """WAV bytes from an engine -> internal PCM (via :func:`callbot.audio.decode_file`)."""
+    if not data:
+        raise TtsError(f"{what} produced no audio")
+    with tempfile.TemporaryDirectory(prefix="callbot-tts-") as tmp:
+        path = Path(tmp) / "speech.wav"
+        path.write_bytes(data)
+        try:
+            return decode_file(path)
+        except AudioError as exc:
+            raise TtsError(f"{what} produced unreadable audio ({exc})") from None
+
+
+def _run(argv: list[str], text: str, what: str, fix: str) -> bytes:
+    """Run a TTS program with ``text`` on stdin; its stdout, or TtsError."""
+    try:
+        done = subprocess.run(
+            argv, input=text.encode("utf-8"), capture_output=True, timeout=TIMEOUT, check=False
+        )
+    except FileNotFoundError:
+        raise TtsUnavailable(Path(argv[0]).name, fix) from None
+    except subprocess.TimeoutExpired:
+        raise TtsError(f"{what} did not finish within {TIMEOUT:.0f} s") from None
+    except OSError as exc:
+        raise TtsError(f"{what} could not be started ({exc.strerror or exc})") from None
+    if done.returncode != 0:
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        shown = reason[-1] if reason else f"exit code {done.returncode}"
+        raise TtsError(f"{what} failed: {shown}")
+    return done.stdout
+
+
+class EspeakNg:
+    """The espeak-ng speech synthesizer (``espeak-ng -v VOICE -s SPEED --stdout``)."""
+
+    program = "espeak-ng"
+    install_hint = "apt-get install espeak-ng"
+
+    def __init__(self, voice: str = "de", speed: int = DEFAULT_SPEED):
+        if not voice or any(c.isspace() for c in voice) or voice.startswith("-"):
+            raise ValueError(f"invalid espeak-ng voice {voice!r}")
+        if isinstance(speed, bool) or not isinstance(speed, int) or not MIN_SPEED <= speed <= MAX_SPEED:
+            raise ValueError(f"speed must be {MIN_SPEED}-{MAX_SPEED} words per minute, got {speed!r}")
+        self.voice = voice
+        self.speed = speed
+        self.key = f"espeak-ng:{voice}:{speed}"
+        self.label = f"espeak-ng {voice}"
+
+    def synthesize(self, text: str) -> bytes:
+        binary = shutil.which(self.program)
+        if binary is None:
+            raise TtsUnavailable(self.program, self.install_hint)
+        what = f"espeak-ng (voice {self.voice})"
+        # --stdin: the text never becomes an argument; -b 1: it is UTF-8.
+        data = _run([binary, "-v", self.voice, "-s", str(self.speed), "-b", "1", "--stdin", "--stdout"],
+                    text, what, self.install_hint)
+        return _decode_wav_bytes(data, what)
+
+    def __repr__(self) -> str:
+        return f"EspeakNg(voice={self.voice!r}, speed={self.speed})"
+
+
+class Piper:
+    """A Piper neural voice: ``model`` is the ``*.onnx`` file (its ``.onnx.json`` beside it).
+
+    Uses the ``piper`` program when it is on PATH, else the ``piper`` Python
+    package (``pip install piper-tts``).
+    """
+
+    program = "piper"
+    install_hint = "pip install piper-tts"
+
+    def __init__(self, model: str | os.PathLike):
+        self.model = Path(model)
+        try:
+            size = self.model.stat().st_size
+        except OSError:
+            size = 0
+        # The model file's name and size stand for its content: hashing a
+        # 60 MB model on every start would be slow, and voices are not edited.
+        self.key = f"piper:{self.model.name}:{size}"
+        self.label = f"piper {self.model.stem}"
+        self._voice: Any = None
+
+    def synthesize(self, text: str) -> bytes:
+        if not self.model.is_file():
+            raise TtsError(f"Piper voice model {self.model} not found — download a voice "
+                           f"(.onnx and .onnx.json) and set tts.piper_model to it")
+        binary = shutil.which(self.program)
+        if binary is not None:
+            return self._with_program(binary, text)
+        return self._with_package(text)
+
+    def _with_program(self, binary: str, text: str) -> bytes:
+        what = f"piper (voice {self.model.name})"
+        with tempfile.TemporaryDirectory(prefix="callbot-tts-") as tmp:
+            out = Path(tmp) / "speech.wav"
+            _run([binary, "-m", str(self.model), "-f", str(out)], text, what, self.install_hint)
+            if not out.is_file():
+                raise TtsError(f"{what} wrote no audio file")
+            return _decode_wav_bytes(out.read_bytes(), what)
+
+    def _with_package(self, text: str) -> bytes:
+        try:
+            from piper import PiperVoice  # type: ignore[import-not-found]
+        except ImportError:
+            raise TtsUnavailable(self.program, self.install_hint) from None
+        what = f"piper (voice {self.model.name})"
+        try:
+            if self._voice is None:
+                self._voice = PiperVoice.load(str(self.model))
+            with tempfile.TemporaryDirectory(prefix="callbot-tts-") as tmp:
+                out = Path(tmp) / "speech.wav"
+                with wave.open(str(out), "wb") as wav:
+                    if hasattr(self._voice, "synthesize_wav"):  # piper-tts >= 1.3
+                        self._voice.synthesize_wav(text, wav)
+                    else:  # piper-tts 1.2
+                        self._voice.synthesize(text, wav)
+                data = out.read_bytes()
+        except TtsError:
+            raise
+        except Exception as exc:  # the package's own errors are not documented
+            raise TtsError(f"{what} failed: {exc}") from None
+        return _decode_wav_bytes(data, what)
+
+    def __repr__(self) -> str:
+        return f"Piper(model={str(self.model)!r})"
+
+
+def default_engine(language: str) -> EspeakNg:
+    """The engine used when nothing is configured: espeak-ng, voice = language, 150 wpm."""
+    return EspeakNg(language, DEFAULT_SPEED)
+
+
+def engine_from_config(tts_config: Any, language: str) -> TtsEngine:
+    """The engine a ``[tts]`` config section (:class:`callbot.config.TtsConfig`) asks for.
+
+    An empty ``voice`` means the prompt language (``de``, ``en``).
+    """
+    engine = getattr(tts_config, "engine", DEFAULT_ENGINE)
+    if engine == "piper":
+        model = getattr(tts_config, "piper_model", None)
+        if not model:
+            raise TtsError("tts.engine is \"piper\" but tts.piper_model is not set — give the "
+                           "path of the voice's .onnx file")
+        return Piper(model)
+    if engine != "espeak-ng":
+        raise TtsError(f"unknown TTS engine {engine!r}; one of: {', '.join(ENGINES)}")
+    voice = getattr(tts_config, "voice", "") or language
+    speed = getattr(tts_config, "speed", DEFAULT_SPEED)
+    return EspeakNg(voice, speed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m callbot.tts --seed [PROMPTS_DIR]``: regenerate the shipped seed cache."""
+    import argparse
+
+    from callbot.errors import PromptError
+    from callbot.prompts import write_seed
+
+    parser = argparse.ArgumentParser(prog="python -m callbot.tts", description=main.__doc__)
+    parser.add_argument("--seed", action="store_true", required=True,
+                        help="write prompts/<lang>/tts/<id>-<hash>.wav for every text in prompts.toml")
+    parser.add_argument("prompts_dir", nargs="?", default="prompts", type=Path)
+    args = parser.parse_args(argv)
+    status = 0
+    for lang_dir in sorted(p for p in args.prompts_dir.iterdir() if (p / "prompts.toml").is_file()):
+        try:
+            report = write_seed(args.prompts_dir, lang_dir.name)
+        except PromptError as exc:
+            for problem in exc.problems:
+                print(f"error: {problem}")
+            status = 1
+            continue
+        changed = [line for line in report if not line.startswith("kept")]
+        for line in changed:
+            print(line)
+        print(f"{lang_dir.name}: {len(report) - len(changed)} unchanged, {len(changed)} written/removed")
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
