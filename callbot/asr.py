@@ -283,7 +283,23 @@ class TurnStream:
             pass
 
 
-class Transcriber:
+class _Transcribing:
+    """What every transcriber offers on top of ``stream()`` and ``close()``."""
+
+    def transcribe(self, pcm: bytes) -> "Future[Transcript]":
+        """Recognise a whole recording: stream + feed all + finish."""
+        turn = self.stream()
+        turn.feed(pcm)
+        return turn.finish()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Transcriber(_Transcribing):
     """Speech-to-text for caller turns; shares one :class:`SpeechModel` between all of them."""
 
     def __init__(self, model: SpeechModel):
@@ -300,12 +316,6 @@ class Transcriber:
             turn = TurnStream(self.model, _on_exit=self._forget)
             self._streams.add(turn)  # (_forget waits for this lock, so it runs after the add)
             return turn
-
-    def transcribe(self, pcm: bytes) -> "Future[Transcript]":
-        """Recognise a whole recording: stream + feed all + finish."""
-        turn = self.stream()
-        turn.feed(pcm)
-        return turn.finish()
 
     def active(self) -> int:
         """Turns whose worker is still running."""
@@ -327,17 +337,12 @@ class Transcriber:
         with self._lock:
             self._streams.discard(turn)
 
-    def __enter__(self) -> "Transcriber":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # -- recognition in its own process -------------------------------------------------
 
 
-class ProcessTranscriber:
+class ProcessTranscriber(_Transcribing):
     """A :class:`Transcriber` running in a separate decoder process.
 
     Kaldi decodes without the GIL, but every decoder thread still runs Python
@@ -392,11 +397,6 @@ class ProcessTranscriber:
         self._outbox.put(("open", stream_id))
         return RemoteTurnStream(self, stream_id, future)
 
-    def transcribe(self, pcm: bytes) -> "Future[Transcript]":
-        turn = self.stream()
-        turn.feed(pcm)
-        return turn.finish()
-
     def active(self) -> int:
         with self._lock:
             return len(self._futures)
@@ -414,11 +414,6 @@ class ProcessTranscriber:
             self._process.join(timeout)
         self._fail_all(RecognitionError("the transcriber was closed"))
 
-    def __enter__(self) -> "ProcessTranscriber":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- plumbing ---------------------------------------------------------------------
     def _send_loop(self) -> None:

@@ -18,13 +18,14 @@ from callbot import policy
 from callbot.audio import write_wav
 from callbot.caller import Caller, identify_raw
 from callbot.config import Config
-from callbot.errors import ModelError
+from callbot.errors import ModelError, ScriptError
 from callbot.policy import Action, Decision
 from callbot.prompts import PromptLibrary
-from callbot.screening import SCREENING_PROMPTS, SCREENING_STEPS, summarize
+from callbot.screening import summarize
+from callbot.script import CallContext, Listen, Say, Script, ScriptRunner, load_script
 from callbot.session import CallerTurn, Clock, Conversation, MonotonicClock, Recognizer, announce_and_hang_up
 from callbot.sip import IncomingCall, SipEndpoint, SipSettings
-from callbot.store import CallerFields, Store, TurnFields
+from callbot.store import OUTCOMES, CallerFields, Store, TurnFields
 from callbot.vad import TurnSettings
 
 log = logging.getLogger("callbot.bot")
@@ -33,10 +34,29 @@ log = logging.getLogger("callbot.bot")
 ROW_WRITE_TIMEOUT = 2.0
 #: Polling step while the call rings (answer_delay), seconds.
 RING_POLL = 0.02
-#: Prompts the bot needs before it may take calls.
-REQUIRED_PROMPTS = ("withheld", "hello") + SCREENING_PROMPTS
+#: Prompts the bot needs before it may take calls (the script adds its own).
+REQUIRED_PROMPTS = ("withheld", "hello")
+#: The owner's script, per language: prompts/<language>/SCRIPT_FILE.
+SCRIPT_FILE = "script.toml"
 #: How long the end of a call waits for a caller turn's transcript.
 TRANSCRIPT_TIMEOUT = 60.0
+
+
+def _stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def script_path(config: Config) -> Path:
+    return Path(config.prompts.dir) / config.prompts.language / SCRIPT_FILE
+
+
+def load_owner_script(config: Config, prompts: PromptLibrary) -> Script:
+    """The validated script (raises ScriptError listing every problem)."""
+    return load_script(script_path(config), prompt_ids=prompts.ids(), outcomes=OUTCOMES)
 
 
 def load_recognizer(config: Config) -> Recognizer | None:
@@ -137,10 +157,14 @@ class Bot:
     ):
         self.config = config
         self.store = store or Store(config.storage.database)
-        self.prompts = prompts or PromptLibrary.load(
-            config.prompts.dir, config.prompts.language, required=REQUIRED_PROMPTS
-        )
+        self._prompts_injected = prompts is not None
+        self.prompts = prompts or PromptLibrary.from_config(config, required=REQUIRED_PROMPTS)
         self.clock = clock or MonotonicClock()
+        self.script: Script | None = None
+        self._script_stamp: tuple | None = None
+        if config.calls.unknown == "screen":
+            self._script_stamp = _stamp(script_path(config))
+            self.script = load_owner_script(config, self.prompts)
         self.turn_settings = TurnSettings(**dataclasses.asdict(config.turns))
         self.recognizer = recognizer
         self._recognizer_injected = recognizer is not None
@@ -179,8 +203,33 @@ class Bot:
         self.stop()
 
     # -- one call -----------------------------------------------------------
+    def refresh(self) -> None:
+        """Pick up edited prompts and an edited script (between calls; no restart).
+
+        A broken edit is logged and the last good prompts and script stay in use.
+        """
+        prompts = self.prompts if self._prompts_injected else self.prompts.refreshed()
+        script = self.script
+        if script is not None:
+            stamp = _stamp(script_path(self.config))
+            if prompts is not self.prompts or stamp != self._script_stamp:
+                try:
+                    script = load_owner_script(self.config, prompts)
+                    log.info("script %s reloaded", script_path(self.config))
+                except ScriptError as exc:
+                    if stamp != self._script_stamp:
+                        log.error("the edited script is not used (the previous one stays): %s", exc)
+                    self._script_stamp = stamp
+                    return
+                self._script_stamp = stamp
+        self.prompts, self.script = prompts, script
+
     def handle_call(self, call: IncomingCall) -> None:
         """Runs on the call's own thread from INVITE to the final log write."""
+        try:
+            self.refresh()
+        except Exception:  # never let a reload problem cost a call
+            log.exception("reloading prompts/script failed; using the loaded ones")
         caller = identify_raw(call.raw_invite, self.config.phone.default_region)
         calllog = _CallLog(self.store, self._insert_row(call, caller))
         outcome = "error"
@@ -236,46 +285,76 @@ class Bot:
         return "withheld_rejected" if decision.action is Action.ANNOUNCE_WITHHELD else "answered"
 
     def _screen(self, call: IncomingCall, calllog: _CallLog) -> str:
-        """Ask who is calling and why; record, transcribe, extract, classify."""
+        """Run the owner's script: say, listen (record + transcribe), branch, hang up."""
+        runner = ScriptRunner(self.script, CallContext(recording=True, language=self.config.prompts.language))
         conversation = Conversation(call, self.clock, self.prompts, self.turn_settings, self.recognizer)
         saved: list[Future] = []
-        for seq, (kind, arg) in enumerate(SCREENING_STEPS, start=1):
-            if not call.active:
-                break
-            if kind == "say":
-                said = conversation.say(arg)
-                calllog.event("prompt", arg, f"played {said.playback.seconds_sent:.2f} s"
-                              + ("" if said.playback.completed else " (caller hung up)"))
+        logged = 0
+        outcome = None
+        seq = 0
+        while call.active:
+            action = runner.next_action()
+            logged = self._log_trace(calllog, runner, logged)
+            seq += 1
+            if isinstance(action, Say):
+                said = conversation.say(action.prompt)
+                calllog.event("step", action.step, f"said {action.prompt} ({said.playback.seconds_sent:.1f} s"
+                              + ("" if said.playback.completed else ", caller hung up") + ")")
                 calllog.turn(TurnFields(seq, "bot", said.started_at, said.playback.seconds_sent,
-                                        prompt_id=arg, text=said.text))
+                                        prompt_id=action.prompt, text=said.text))
+                if not said.playback.completed:
+                    break
+                runner.said()
+            elif isinstance(action, Listen):
+                heard = conversation.listen(action.field)
+                text, confidence = self._transcript_of(calllog, heard)
+                calllog.event("heard", action.field, _describe_turn(heard))
+                saved.append(self._io.submit(self._save_caller_turn, calllog, seq, heard, text, confidence,
+                                             action.lead))
+                if heard.end_reason == "hangup":
+                    break
+                runner.heard(action.field, text, silent=heard.end_reason == "no_speech")
             else:
-                heard = conversation.listen(arg)
-                calllog.event("heard", arg, _describe_turn(heard))
-                saved.append(self._io.submit(self._save_caller_turn, calllog, seq, heard))
+                outcome = action.outcome
+                break
+        self._log_trace(calllog, runner, logged)
         ended_by = call.ended_by or "bot"
         if call.active:
             call.hangup()
-        texts: dict[str, str] = {}
         for job in saved:
-            field, text = job.result()
-            if text:
-                texts[field] = text
-        self._record_findings(calllog, texts)
+            job.result()
+        self._record_findings(calllog, {f: t for f, t in runner.fields.items() if t})
         calllog.event("hangup", ended_by, _HANGUP_REASONS.get(ended_by, ended_by))
         if ended_by in ("rtp_timeout", "max_duration"):
             return "timeout"
-        return "caller_hung_up" if ended_by == "caller" else "answered"
+        if outcome is None or ended_by == "caller":
+            return "caller_hung_up"
+        return outcome
 
-    def _save_caller_turn(self, calllog: _CallLog, seq: int, heard: CallerTurn) -> tuple[str, str | None]:
-        """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn."""
-        text = confidence = None
-        if heard.transcript is not None:
-            try:
-                result = heard.transcript.result(timeout=TRANSCRIPT_TIMEOUT)
-                text, confidence = result.text, result.confidence
-            except Exception as exc:  # recognition failed: keep the audio, say why
-                log.warning("call %s: transcription of %s failed: %s", calllog.call_id, heard.field, exc)
-                calllog.event("error", "transcription", f"{heard.field}: {exc}")
+    @staticmethod
+    def _log_trace(calllog: _CallLog, runner: ScriptRunner, logged: int) -> int:
+        """Log the runner's branch decisions (say/listen steps are logged with their timing)."""
+        trace = runner.trace
+        for entry in trace[logged:]:
+            if entry.kind in ("branch", "hangup"):
+                calllog.event("step", entry.step, f"{entry.kind}: {entry.detail}")
+        return len(trace)
+
+    def _transcript_of(self, calllog: _CallLog, heard: CallerTurn) -> tuple[str | None, float | None]:
+        """Wait for the turn's transcript (the script may branch on it)."""
+        if heard.transcript is None:
+            return None, None
+        try:
+            result = heard.transcript.result(timeout=TRANSCRIPT_TIMEOUT)
+        except Exception as exc:  # recognition failed: keep the audio, say why, carry on without text
+            log.warning("call %s: transcription of %s failed: %s", calllog.call_id, heard.field, exc)
+            calllog.event("error", "transcription", f"{heard.field}: {exc}")
+            return None, None
+        return result.text, result.confidence
+
+    def _save_caller_turn(self, calllog: _CallLog, seq: int, heard: CallerTurn, text: str | None,
+                          confidence: float | None, lead: bool) -> None:
+        """Runs on the I/O worker: write the WAV, log the turn (and the lead)."""
         recording = None
         if heard.audio and calllog.call_id is not None:
             relative = Path(str(calllog.call_id)) / f"{seq:02d}-{heard.field}.wav"
@@ -289,7 +368,8 @@ class Bot:
                 calllog.event("error", "recording", f"cannot write {target}: {exc.strerror or exc}")
         calllog.turn(TurnFields(seq, "caller", heard.started_at, heard.duration, field=heard.field, text=text,
                                 confidence=confidence, recording=recording, end_reason=heard.end_reason))
-        return heard.field, text
+        if lead and (heard.audio or text) and calllog.call_id is not None:
+            calllog.store.add_lead(calllog.call_id, seq, heard.field, text, recording)
 
     def _record_findings(self, calllog: _CallLog, texts: dict[str, str]) -> None:
         if not texts:

@@ -233,13 +233,11 @@ class TurnSegmenter:
         Lets a streaming recognizer start as soon as :attr:`TurnEvent.SPEECH_STARTED`
         fires; afterwards feed it each new frame.
         """
-        seg = self.segmenter
         if self.turn is not None:
             return self.turn.audio
-        if seg.turn_started_at is None:
+        if self.segmenter.turn_started_at is None:
             return b""
-        start = max(self._buf_start, self._sample_at(seg.turn_started_at) - self._pre_roll_samples)
-        return bytes(self._buf[(start - self._buf_start) * SAMPLE_WIDTH :])
+        return self._audio_since_pre_roll()
 
     # ------------------------------------------------------------------ input
 
@@ -472,13 +470,11 @@ class TurnRecorder:
         Lets a streaming recognizer start as soon as :attr:`TurnEvent.SPEECH_STARTED`
         fires; afterwards feed it each new frame.
         """
-        seg = self.segmenter
         if self.turn is not None:
             return self.turn.audio
-        if seg.turn_started_at is None:
+        if self.segmenter.turn_started_at is None:
             return b""
-        start = max(self._buf_start, self._sample_at(seg.turn_started_at) - self._pre_roll_samples)
-        return bytes(self._buf[(start - self._buf_start) * SAMPLE_WIDTH :])
+        return self._audio_since_pre_roll()
 
     # ------------------------------------------------------------------ input
 
@@ -566,8 +562,12 @@ class TurnRecorder:
         ended_at = seg.turn_ended_at
         if reason is TurnEvent.NO_SPEECH:
             return Turn(audio=b"", started_at=ended_at, ended_at=ended_at, end_reason=reason)
-        start = max(self._buf_start, self._sample_at(seg.turn_started_at) - self._pre_roll_samples)
-        audio = bytes(self._buf[(start - self._buf_start) * SAMPLE_WIDTH :])
         return Turn(
-            audio=audio, started_at=seg.turn_started_at, ended_at=ended_at, end_reason=reason
+            audio=self._audio_since_pre_roll(), started_at=seg.turn_started_at, ended_at=ended_at,
+            end_reason=reason,
         )
+
+    def _audio_since_pre_roll(self) -> bytes:
+        """Buffered audio from ``pre_roll`` before the turn's start to now."""
+        start = max(self._buf_start, self._sample_at(self.segmenter.turn_started_at) - self._pre_roll_samples)
+        return bytes(self._buf[(start - self._buf_start) * SAMPLE_WIDTH :])
