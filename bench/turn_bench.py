@@ -29,9 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from callbot.audio import FRAME_BYTES, SAMPLE_RATE, decode_file, level_dbfs, write_wav  # noqa: E402
+from callbot.audio import SAMPLE_RATE, level_dbfs, write_wav  # noqa: E402
 from callbot.models import find_packaged_model  # noqa: E402
 from rig import Kamailio, RtpSink, free_udp_port, run_sipp, ulaw_decode, write_rtp_pcap  # noqa: E402
+from rig.speech import espeak_pcm  # noqa: E402
 
 ANSWERS = (
     "Guten Tag, mein Name ist Thomas Müller von der Firma Vergleichsportal.",
@@ -59,16 +60,8 @@ def tone(seconds, freq):
     return struct.pack(f"<{n}h", *(int(8000 * math.sin(2 * math.pi * freq * i / SAMPLE_RATE)) for i in range(n)))
 
 
-def speech(text, path):
-    subprocess.run(["espeak-ng", "-v", "de", "-s", "150", "-w", str(path), text], check=True)
-    pcm = decode_file(path)
-    frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-    loud = [i for i, f in enumerate(frames) if level_dbfs(f) >= -35]
-    return b"".join(frames[loud[0] : loud[-1] + 1])
-
-
 def timeline(work):
-    first, second = (speech(t, work / f"a{i}.wav") for i, t in enumerate(ANSWERS))
+    first, second = (espeak_pcm(t, work / f"a{i}.wav") for i, t in enumerate(ANSWERS))
     spans, pcm, t = [], b"", 0.0
     for gap, utterance in ((PROMPTS["ask_identity"] + REACTION, first),
                            (END_SILENCE + PROMPTS["ask_purpose"] + REACTION + 0.3, second)):

@@ -30,25 +30,36 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-#: Stand-in prompts: id -> (seconds, frequency). Distinct frequencies let tests
-#: tell from the received RTP which prompt was played.
+#: Stand-in prompts: id -> (seconds, frequency). Frequencies at least 110 Hz
+#: apart let tests tell from the received RTP which prompt was played.
 SHORT_PROMPTS = {
-    "withheld": (2.0, 440),
+    "withheld": (2.0, 400),
     "hello": (1.5, 660),
+    "greeting": (0.6, 520),
+    "recording_notice": (0.6, 770),
     "ask_identity": (1.0, 880),
     "ask_purpose": (0.8, 1100),
+    "still_there": (0.5, 990),
+    "ask_website": (0.7, 1210),
+    "offer": (1.2, 1430),
+    "offer_thanks": (0.6, 1550),
+    "alternative": (0.9, 1700),
+    "take_message": (0.8, 1850),
     "goodbye": (0.6, 1320),
+    "no_response": (0.7, 2000),
 }
 
 
 @pytest.fixture
 def short_prompts(tmp_path: Path) -> Path:
-    """prompts/<lang>/ with short tones standing in for every prompt (see SHORT_PROMPTS)."""
+    """prompts/<lang>/ with short tones standing in for every prompt (see SHORT_PROMPTS)
+    and the shipped default script."""
     root = tmp_path / "prompts"
     for lang in ("de", "en"):
         (root / lang).mkdir(parents=True)
         for prompt_id, (seconds, freq) in SHORT_PROMPTS.items():
             write_wav(root / lang / f"{prompt_id}.wav", tone(seconds, freq))
+        (root / lang / "script.toml").write_text((REPO / "prompts" / lang / "script.toml").read_text())
     return root
 
 
@@ -87,3 +98,40 @@ def running_bot(config: Config):
         yield bot
     finally:
         bot.stop()
+
+
+def prompt_sequence(pcm: bytes, min_frames: int = 3) -> list[tuple[str, float]]:
+    """Which stand-in prompts (SHORT_PROMPTS tones) a stream of bot audio contains, in order.
+
+    Each 20 ms frame louder than -40 dBFS is matched to the nearest prompt tone
+    by its dominant frequency; runs of the same prompt become (prompt id, seconds).
+    """
+    import numpy as np
+
+    by_freq = {freq: prompt_id for prompt_id, (_, freq) in SHORT_PROMPTS.items()}
+    freqs = np.array(sorted(by_freq))
+    samples = np.frombuffer(pcm[: len(pcm) // 320 * 320], dtype="<i2").astype(np.float64).reshape(-1, 160)
+    window = np.hanning(160 * 4)
+    runs: list[list] = []
+    for frame in samples:
+        rms = np.sqrt(np.mean(frame ** 2))
+        if rms < 32768 * 10 ** (-40 / 20):
+            runs.append(["", 1])
+            continue
+        spectrum = np.abs(np.fft.rfft(np.tile(frame, 4) * window))
+        peak = np.fft.rfftfreq(640, 1 / SAMPLE_RATE)[int(np.argmax(spectrum))]
+        nearest = freqs[int(np.argmin(np.abs(freqs - peak)))]
+        label = by_freq[int(nearest)] if abs(nearest - peak) < 70 else "?"
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    merged: list[list] = []
+    for label, count in runs:
+        if not label or count < min_frames:
+            continue
+        if merged and merged[-1][0] == label:
+            merged[-1][1] += count
+        else:
+            merged.append([label, count])
+    return [(label, round(count * 0.02, 2)) for label, count in merged]

@@ -45,3 +45,43 @@ class FakeCall:
 
     def hangup(self) -> None:
         self.hung_up_by_bot_at = self.clock.now()
+
+
+class CannedTranscript:
+    def __init__(self, text: str, confidence: float = 0.9):
+        self.text = text
+        self.confidence = confidence
+
+
+class CannedStream:
+    def __init__(self, text: str):
+        self.text = text
+        self.fed = 0
+
+    def feed(self, pcm: bytes) -> None:
+        self.fed += len(pcm)
+
+    def finish(self):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(CannedTranscript(self.text))
+        return future
+
+    def cancel(self) -> None:
+        pass
+
+
+class CannedRecognizer:
+    """Stands in for Vosk where German words are needed: scripted transcripts, in turn order."""
+
+    def __init__(self, *texts: str):
+        import itertools
+
+        self._texts = itertools.chain(texts, itertools.repeat(""))
+        self.streams: list[CannedStream] = []
+
+    def stream(self) -> CannedStream:
+        stream = CannedStream(next(self._texts))
+        self.streams.append(stream)
+        return stream

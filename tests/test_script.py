@@ -716,3 +716,41 @@ def test_the_runner_drives_a_conversation_on_a_fake_call():
                       ("contact_details", "speech_stopped")]
     assert runner.leads == {"contact_details": "null eins sieben"}
     assert call.hung_up_by_bot_at is not None
+
+
+def drive(script, answers, recording, language):
+    """Run a whole call of the script on a fake call: audio, turn-taking and canned transcripts."""
+    clock = FakeClock()
+    call = ScriptedCaller(clock, [a is not None for a in answers])
+    recognizer = CannedRecognizer([a for a in answers if a is not None])
+    conversation = Conversation(call, clock, FakePrompts(), TurnSettings(), recognizer)
+    runner = ScriptRunner(script, CallContext(recording=recording, language=language))
+    while True:
+        action = runner.next_action()
+        if isinstance(action, Say):
+            conversation.say(action.prompt)
+            runner.said()
+        elif isinstance(action, Listen):
+            turn = conversation.listen(action.field)
+            text = turn.transcript.result().text if turn.transcript is not None else None
+            runner.heard(action.field, text, silent=turn.end_reason == "no_speech")
+        else:
+            call.hangup()
+            return runner, action
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_branch_is_taken_on_a_fake_call(language, capsys):
+    """Branch coverage of the shipped scripts with the real session (fake call, fake clock)."""
+    script = shipped_script(language)
+    taken: set[tuple[str, int]] = set()
+    outcomes = set()
+    for answers, recording in BEHAVIOURS[language]:
+        runner, hangup = drive(script, answers, recording, language)
+        taken |= runner.taken_branches
+        outcomes.add(hangup.outcome)
+    branches = set(script.branches())
+    with capsys.disabled():
+        print(f"\nbranch coverage {language} (fake call): {len(taken & branches)}/{len(branches)}")
+    assert branches == taken
+    assert outcomes == {"cold_call_countered", "message_taken", "no_response"}

@@ -1,0 +1,21 @@
+"""Caller speech for tests and benchmarks: espeak-ng, trimmed to the spoken part."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from callbot.audio import FRAME_BYTES, decode_file, level_dbfs
+
+#: A 20 ms frame at or above this level counts as speech when trimming.
+SPEECH_DBFS = -35.0
+
+
+def espeak_pcm(text: str, wav: Path, voice: str = "de", speed: int = 150) -> bytes:
+    """``text`` spoken by espeak-ng as 8 kHz 16-bit PCM, without leading/trailing silence
+    (so a test knows exactly when the speech starts and ends)."""
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True)
+    pcm = decode_file(wav)
+    frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+    loud = [i for i, f in enumerate(frames) if level_dbfs(f) >= SPEECH_DBFS]
+    return b"".join(frames[loud[0] : loud[-1] + 1])
