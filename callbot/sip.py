@@ -83,6 +83,26 @@ class SipSettings:
 
 
 @dataclass(frozen=True)
+class TransferResult:
+    target: str
+    refer_status: int | None    # 202 accepted, 4xx/5xx refused, None: no answer
+    final_status: int | None    # the transferred call's final status from NOTIFY (200 = connected)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.refer_status is not None and self.refer_status < 300 and self.final_status == 200
+
+    def describe(self) -> str:
+        if self.refer_status is None:
+            return f"REFER to {self.target}: no answer"
+        if self.refer_status >= 300:
+            return f"REFER to {self.target} refused with {self.refer_status}"
+        if self.final_status is None:
+            return f"REFER to {self.target} accepted ({self.refer_status}), no final NOTIFY"
+        return f"REFER to {self.target} accepted; the new call answered {self.final_status}"
+
+
+@dataclass(frozen=True)
 class RegistrationState:
     registered: bool
     granted_expires: int | None
@@ -170,10 +190,71 @@ def backoff_delay(failures: int) -> float:
     return min(REGISTER_BACKOFF_MAX, REGISTER_BACKOFF_FIRST * 2 ** max(0, failures - 1))
 
 
+@dataclass
+class _Transfer:
+    """A REFER in flight: its answer (202/4xx) and the NOTIFY reports of the new call."""
+
+    call_id: str
+    cseq: int
+    answered: threading.Event
+    done: threading.Event
+    status: int | None = None          # response to the REFER
+    final_status: int | None = None    # status line of the last sipfrag NOTIFY
+
+
 class _SupervisedSIPClient(SIP.SIPClient):
     """rfcvoip's SIP client with registration taken over by :class:`_Registrar`."""
 
     last_register_response: "SIP.SIPMessage | None" = None
+    _transfers: "dict[str, _Transfer] | None" = None
+
+    # WORKAROUND rfcvoip sends no REFER (it answers one with 501): callbot's
+    # blind transfer (RFC 3515) builds the in-dialog REFER from the BYE the
+    # library would send (same dialog headers, route set, next CSeq), and
+    # takes the 202 and the NOTIFY progress reports (message/sipfrag) itself.
+    def send_refer(self, request, refer_to: str, referred_by: str) -> _Transfer:
+        bye = self.gen_bye(request)
+        lines = bye.split("\r\n")
+        lines[0] = "REFER " + lines[0][len("BYE "):]
+        cseq = 0
+        for i, line in enumerate(lines):
+            if line.lower().startswith("cseq:"):
+                cseq = int(line.split(":", 1)[1].split()[0])
+                lines[i] = f"CSeq: {cseq} REFER"
+        at = next(i for i, line in enumerate(lines) if line.lower().startswith("content-length"))
+        lines[at:at] = [f"Refer-To: <{refer_to}>", f"Referred-By: <{referred_by}>"]
+        transfer = _Transfer(str(request.headers["Call-ID"]), cseq, threading.Event(), threading.Event())
+        if self._transfers is None:
+            self._transfers = {}
+        self._transfers[transfer.call_id] = transfer
+        self.send_raw("\r\n".join(lines).encode("utf8"), self.dialog_target(request))
+        return transfer
+
+    def parse_message(self, message) -> None:
+        transfer = (self._transfers or {}).get(str(message.headers.get("Call-ID", "")))
+        if transfer is not None:
+            cseq = message.headers.get("CSeq", {})
+            method = cseq.get("method") if isinstance(cseq, dict) else None
+            if message.type == SIP.SIPMessageType.RESPONSE and method == "REFER":
+                if int(message.status) >= 200:
+                    transfer.status = int(message.status)
+                    transfer.answered.set()
+                    if transfer.status >= 300:
+                        transfer.done.set()
+                return
+            if message.type == SIP.SIPMessageType.MESSAGE and message.method == "NOTIFY":
+                self._send_request_response(message, self.gen_ok(message))
+                match = re.search(rb"SIP/2\.0\s+(\d{3})", message.raw.split(b"\r\n\r\n", 1)[-1])
+                if match:
+                    transfer.final_status = int(match.group(1))
+                    if transfer.final_status >= 200:
+                        transfer.done.set()
+                return
+        super().parse_message(message)
+
+    def forget_transfer(self, call_id: str) -> None:
+        if self._transfers:
+            self._transfers.pop(call_id, None)
 
     # WORKAROUND SIP.py:4497-4530, 4549: the library's register() blocks start()
     # for up to 30 s when the registrar is silent, stops the whole phone after
@@ -362,6 +443,30 @@ class IncomingCall:
                 self._call.write_audio(frame)
             except Exception:
                 pass
+
+    def transfer(self, target: str, timeout: float = 10.0) -> "TransferResult":
+        """Blind transfer (RFC 3515 REFER) of the answered call to ``target`` (a SIP URI).
+
+        Waits for the REFER's answer and the NOTIFY with the new call's final
+        status (up to ``timeout``); on success the bot leaves the call (BYE).
+        """
+        if not self.active:
+            raise SipError(f"cannot transfer call {self.sip_call_id}: it is not up")
+        phone = self._endpoint._phone
+        settings = self._endpoint.settings
+        referred_by = f"sip:{settings.username}@{settings.local_ip}:{settings.local_port}"
+        transfer = phone.sip.send_refer(self._call.request, target, referred_by)
+        try:
+            transfer.answered.wait(timeout)
+            if transfer.status is not None and transfer.status < 300:
+                transfer.done.wait(max(0.0, timeout))
+        finally:
+            phone.sip.forget_transfer(transfer.call_id)
+        result = TransferResult(target, transfer.status, transfer.final_status)
+        if result.succeeded and self.active:
+            self._ended_by = "transfer"
+            self.hangup()
+        return result
 
     def queued_output_seconds(self) -> float:
         """Audio written but not yet sent as RTP."""
