@@ -14,8 +14,13 @@ ANONYMITY_DISALLOWED = 433
 class Action(str, Enum):
     ANNOUNCE_WITHHELD = "announce_withheld"  # answer, play `withheld`, hang up
     REJECT_WITHHELD = "reject_withheld"      # 433 without answering
+    ANNOUNCE_BLOCKED = "announce_blocked"    # answer, play `blocked`, hang up
+    COUNTER_BLOCKED = "counter_blocked"      # answer, straight to the script's counter-offer
+    HANDOFF_IGNORE = "handoff_ignore"        # do not answer: the PBX rings the other phones
+    HANDOFF_REJECT = "handoff_reject"        # refuse with a status so the PBX moves on
+    HANDOFF_TRANSFER = "handoff_transfer"    # answer, blind transfer (REFER) to a person
     GREET = "greet"                          # answer, play `hello`, hang up
-    SCREEN = "screen"                        # answer, ask who and why, listen, say goodbye
+    SCREEN = "screen"                        # answer, run the owner's script
 
 
 @dataclass(frozen=True)
@@ -26,14 +31,32 @@ class Decision:
 
     @property
     def prompt(self) -> str | None:
-        return {Action.ANNOUNCE_WITHHELD: "withheld", Action.GREET: "hello"}.get(self.action)
+        return {Action.ANNOUNCE_WITHHELD: "withheld", Action.GREET: "hello",
+                Action.ANNOUNCE_BLOCKED: "blocked"}.get(self.action)
 
 
-def decide(caller: Caller, withheld_mode: str = "announce", unknown_mode: str = "screen") -> Decision:
-    """Decide the call's treatment.
+@dataclass(frozen=True)
+class Listed:
+    """The caller's entry on a list, as the lists module found it."""
 
-    ``withheld_mode`` is ``announce`` or ``reject``; ``unknown_mode`` (callers
-    who show a number) is ``screen`` or ``greet``.
+    list: str    # "allow" | "block"
+    reason: str  # why, with who added it and until when
+
+
+def decide(
+    caller: Caller,
+    withheld_mode: str = "announce",
+    unknown_mode: str = "screen",
+    listed: Listed | None = None,
+    blocked_mode: str = "announce",
+    handoff_mode: str = "ignore",
+) -> Decision:
+    """Decide the call's treatment, in this order (each a logged rule):
+
+    withheld → the rejection message (``withheld_mode``: announce / reject);
+    blocked → the ``blocked`` message or the counter-offer (``blocked_mode``);
+    allowed / known → a person (``handoff_mode``: ignore / reject / transfer);
+    otherwise the screening script (``unknown_mode``: screen / greet).
     """
     if caller.withheld:
         reason = "; ".join(caller.withheld_reasons) or "caller ID withheld"
@@ -41,6 +64,13 @@ def decide(caller: Caller, withheld_mode: str = "announce", unknown_mode: str = 
             return Decision(Action.REJECT_WITHHELD, "withheld", f"{reason} → {ANONYMITY_DISALLOWED} Anonymity Disallowed")
         return Decision(Action.ANNOUNCE_WITHHELD, "withheld", reason)
     shown = caller.e164 or caller.number or caller.display_name or "caller ID shown"
+    if listed is not None and listed.list == "block":
+        action = Action.COUNTER_BLOCKED if blocked_mode == "counter_offer" else Action.ANNOUNCE_BLOCKED
+        return Decision(action, "blocked", listed.reason)
+    if listed is not None and listed.list == "allow":
+        action = {"reject": Action.HANDOFF_REJECT, "transfer": Action.HANDOFF_TRANSFER}.get(
+            handoff_mode, Action.HANDOFF_IGNORE)
+        return Decision(action, "allowed", f"{listed.reason} → handoff.mode = {handoff_mode}")
     if unknown_mode == "greet":
         return Decision(Action.GREET, "unknown", f"number shown ({shown}); calls.unknown = greet")
     return Decision(Action.SCREEN, "unknown", f"number shown ({shown}), not on any list → screening")
