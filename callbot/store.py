@@ -19,6 +19,18 @@ Threading model
   not when the writer gets round to the job.
 
 Times are ISO-8601 UTC strings with milliseconds: ``2026-11-22T14:35:01.123Z``.
+
+Besides the calls themselves the file holds
+* the caller lists (``list_entries``; the matching rules are in
+  :mod:`callbot.lists`): :meth:`Store.add_list_entry`,
+  :meth:`Store.active_list_entries`, :meth:`Store.suggest_blocks` …;
+* a full-text index ``calls_fts`` (transcript, caller turns, person, company,
+  shown name; one row per call, rowid = call id) kept in sync by triggers,
+  for :meth:`Store.search_calls` and :meth:`Store.caller_timeline`;
+* the writes data protection needs (:mod:`callbot.privacy`):
+  :meth:`Store.erase_call_content`, :meth:`Store.delete_calls`,
+  :meth:`Store.delete_list_entries_for_number`. The writer connection runs
+  with ``secure_delete`` on, so erased text is overwritten in the file.
 """
 
 from __future__ import annotations
@@ -28,10 +40,11 @@ import dataclasses
 import logging
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -58,10 +71,14 @@ TIMEOUT = "timeout"
 COLD_CALL_COUNTERED = "cold_call_countered"  # the owner's counter-offer was played
 MESSAGE_TAKEN = "message_taken"              # a genuine caller left a message
 NO_RESPONSE = "no_response"                  # the caller stayed silent
+BLOCKED = "blocked"                          # on the block list: announced and hung up
+HANDED_OFF = "handed_off"                    # allowed/known: left ringing for a person (not answered)
+TRANSFERRED = "transferred"                  # allowed/known: handed to a person by SIP REFER
+REJECTED = "rejected"                        # allowed/known: refused with a final status (handoff.mode = reject)
 
 OUTCOMES: frozenset[str] = frozenset(
     {WITHHELD_REJECTED, CANCELLED, ANSWERED, CALLER_HUNG_UP, ERROR, INTERRUPTED, TIMEOUT,
-     COLD_CALL_COUNTERED, MESSAGE_TAKEN, NO_RESPONSE}
+     COLD_CALL_COUNTERED, MESSAGE_TAKEN, NO_RESPONSE, BLOCKED, HANDED_OFF, TRANSFERRED, REJECTED}
 )
 
 RESTART_RULE = "restart"
@@ -190,11 +207,129 @@ def _m0003(db: Database) -> None:
     db.execute("CREATE INDEX idx_leads_created_at ON leads(created_at)")
 
 
+def _m0004(db: Database) -> None:
+    """Caller lists: allow/block entries by number, number range or display name.
+
+    Entries are never updated in place except to confirm a suggestion; a
+    removed entry keeps its row (``removed_at``) so the history stays.
+    """
+    db.execute(
+        """
+        CREATE TABLE list_entries (
+            id INTEGER PRIMARY KEY,
+            list TEXT NOT NULL CHECK (list IN ('allow', 'block')),
+            kind TEXT NOT NULL CHECK (kind IN ('number', 'prefix', 'name')),
+            value TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (trim(reason) <> ''),
+            source TEXT NOT NULL DEFAULT 'manual' CHECK (source IN ('manual', 'imported', 'suggested')),
+            created_at TEXT NOT NULL,
+            created_by TEXT,
+            expires_at TEXT,
+            confirmed INTEGER NOT NULL DEFAULT 1,
+            removed_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_list_entries_list_kind_value ON list_entries(list, kind, value)")
+    db.execute("CREATE INDEX idx_list_entries_value ON list_entries(value)")
+
+
+#: Rebuild the search row of call ``{id}`` (an SQL expression) from the call and its caller turns.
+_FTS_REFRESH = """
+    DELETE FROM calls_fts WHERE rowid = {id};
+    INSERT INTO calls_fts (rowid, transcript, person, company, caller_display, turns)
+    SELECT id, transcript, person, company, caller_display, turns FROM (
+        SELECT c.id AS id, c.transcript AS transcript, c.person AS person, c.company AS company,
+               c.caller_display AS caller_display,
+               (SELECT group_concat(t.text, ' ') FROM turns t
+                 WHERE t.call_id = c.id AND t.speaker = 'caller' AND t.text IS NOT NULL) AS turns
+          FROM calls c WHERE c.id = {id}
+    ) WHERE coalesce(transcript, person, company, caller_display, turns) IS NOT NULL;
+"""
+
+
+#: Write the search rows of the calls matching ``{where}`` (alias ``c``); they must have none yet.
+_FTS_FILL = """
+    INSERT INTO calls_fts (rowid, transcript, person, company, caller_display, turns)
+    SELECT id, transcript, person, company, caller_display, turns FROM (
+        SELECT c.id AS id, c.transcript AS transcript, c.person AS person, c.company AS company,
+               c.caller_display AS caller_display,
+               (SELECT group_concat(t.text, ' ') FROM turns t
+                 WHERE t.call_id = c.id AND t.speaker = 'caller' AND t.text IS NOT NULL) AS turns
+          FROM calls c WHERE {where}
+    ) WHERE coalesce(transcript, person, company, caller_display, turns) IS NOT NULL
+"""
+#: Triggers bulk_insert_calls() suspends inside its transaction (it fills the index itself).
+_BULK_DEFERRED_TRIGGERS = ("calls_fts_insert", "turns_fts_insert")
+
+
+def _m0005(db: Database) -> None:
+    """Search for the review page: a full-text index of what was said and who called,
+    kept in sync by triggers, and indexes that page calls by started_at per filter."""
+    db.execute(
+        """
+        CREATE VIRTUAL TABLE calls_fts USING fts5(
+            transcript, person, company, caller_display, turns,
+            tokenize = 'unicode61 remove_diacritics 2'
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER calls_fts_insert AFTER INSERT ON calls
+        WHEN coalesce(NEW.transcript, NEW.person, NEW.company, NEW.caller_display) IS NOT NULL
+        BEGIN
+            INSERT INTO calls_fts (rowid, transcript, person, company, caller_display)
+            VALUES (NEW.id, NEW.transcript, NEW.person, NEW.company, NEW.caller_display);
+        END
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER calls_fts_update AFTER UPDATE OF transcript, person, company, caller_display ON calls
+        BEGIN {_FTS_REFRESH.format(id="NEW.id")} END
+        """
+    )
+    db.execute(
+        "CREATE TRIGGER calls_fts_delete AFTER DELETE ON calls "
+        "BEGIN DELETE FROM calls_fts WHERE rowid = OLD.id; END"
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER turns_fts_insert AFTER INSERT ON turns
+        WHEN NEW.speaker = 'caller' AND NEW.text IS NOT NULL
+        BEGIN {_FTS_REFRESH.format(id="NEW.call_id")} END
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER turns_fts_update AFTER UPDATE OF text, speaker ON turns
+        WHEN NEW.speaker = 'caller' OR OLD.speaker = 'caller'
+        BEGIN {_FTS_REFRESH.format(id="NEW.call_id")} END
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER turns_fts_delete AFTER DELETE ON turns
+        WHEN OLD.speaker = 'caller' AND OLD.text IS NOT NULL
+        BEGIN {_FTS_REFRESH.format(id="OLD.call_id")} END
+        """
+    )
+    db.execute(_FTS_FILL.format(where="1"))
+    # Each filter of search_calls() pages newest first by an index scan.
+    db.execute("CREATE INDEX idx_calls_outcome_started ON calls(outcome, started_at)")
+    db.execute("CREATE INDEX idx_calls_label_started ON calls(label, started_at)")
+    db.execute("CREATE INDEX idx_calls_number_started ON calls(caller_number, started_at)")
+    db.execute("CREATE INDEX idx_calls_dialled_started ON calls(caller_dialled, started_at)")
+
+
 # Ordered; append only. A name, once released, must never change.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_calls_and_events", _m0001),
     ("0002_turns_and_screening", _m0002),
     ("0003_leads", _m0003),
+    ("0004_caller_lists", _m0004),
+    ("0005_call_search", _m0005),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -281,6 +416,79 @@ class Lead:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One entry of the allow or block list (see :mod:`callbot.lists`)."""
+
+    id: int
+    list: str               # 'allow' | 'block'
+    kind: str               # 'number' (E.164) | 'prefix' ('+4930123*') | 'name' (pattern, * = any text)
+    value: str
+    reason: str
+    source: str             # 'manual' | 'imported' | 'suggested'
+    created_at: str
+    created_by: str | None
+    expires_at: str | None  # None = never
+    confirmed: bool         # suggested entries start unconfirmed and never match until accepted
+    removed_at: str | None  # soft delete: the row stays as history
+
+    def is_active(self, now: datetime) -> bool:
+        """Takes part in matching at ``now``: confirmed, not removed, not expired."""
+        if self.removed_at is not None or not self.confirmed:
+            return False
+        return self.expires_at is None or parse_time(self.expires_at) > now
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and parse_time(self.expires_at) <= now
+
+    @property
+    def pending(self) -> bool:
+        """A suggestion waiting for the owner (``callbot block --accept ID``)."""
+        return not self.confirmed and self.removed_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _entry_from_row(row: dict[str, Any]) -> ListEntry:
+    return ListEntry(
+        id=row["id"], list=row["list"], kind=row["kind"], value=row["value"], reason=row["reason"],
+        source=row["source"], created_at=row["created_at"], created_by=row["created_by"],
+        expires_at=row["expires_at"], confirmed=bool(row["confirmed"]), removed_at=row["removed_at"],
+    )
+
+
+@dataclass(frozen=True)
+class EraseCounts:
+    """What a privacy write touched: rows deleted, or rows whose text/recording was cleared."""
+
+    calls: int = 0
+    events: int = 0
+    turns: int = 0
+    leads: int = 0
+
+    def __add__(self, other: EraseCounts) -> EraseCounts:
+        return EraseCounts(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+
+#: search_calls() counts matches up to this many; beyond it the total is -1 ("10 000+").
+SEARCH_COUNT_CAP = 10_000
+#: Largest page search_calls() returns.
+SEARCH_MAX_PER_PAGE = 500
+
+#: Columns bulk_insert_calls() accepts for a call (besides the child lists).
+_CALL_COLUMNS = (
+    "id", "sip_call_id", "started_at", "answered_at", "ended_at", "duration", "outcome", "caller_raw",
+    "caller_display", "caller_number", "caller_dialled", "caller_country", "caller_region", "caller_type",
+    "caller_description", "caller_valid", "withheld", "withheld_evidence", "number_source",
+    "person", "company", "transcript", "label", "label_reasons",
+)
+_TURN_COLUMNS = ("seq", "speaker", "prompt_id", "field", "text", "started_at", "duration", "confidence",
+                 "recording", "end_reason")
+_EVENT_COLUMNS = ("at", "kind", "rule", "reason")
+_LEAD_COLUMNS = ("turn_seq", "field", "created_at", "text", "recording")
 
 
 #: Per-call results of screening that update_call() may set.
@@ -407,9 +615,12 @@ _STOP = _Stop()
 class Store:
     """The call log. See the module docstring for the threading model."""
 
-    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None):
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None,
+                 default_region: str = "DE"):
         self._path = Path(path)
         self._clock = clock or _utc_now
+        #: Country of numbers written without a country code (list entries, number look-ups).
+        self.default_region = default_region
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -517,6 +728,8 @@ class Store:
             # Opened here so failures surface in start(); used only by the writer.
             db = _connect(self._path, check_same_thread=False)
             db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL
+            # Deleted transcripts and numbers are overwritten in the file, not just unlinked.
+            db.execute("PRAGMA secure_delete = ON")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the call log {self._path}: {_describe(exc)}") from exc
         self._thread = threading.Thread(
@@ -800,7 +1013,7 @@ class Store:
             where.append("started_at >= ?")
             params.append(format_time(since))
         if outcome is not None:
-            where.append("outcome = ?")
+            where.append("calls.outcome = ?")
             params.append(outcome)
         if number:
             where.append("(instr(caller_number, ?) > 0 OR instr(caller_dialled, ?) > 0)")
@@ -872,9 +1085,538 @@ class Store:
                 for row in db.query("SELECT name FROM _migrations ORDER BY applied_at, rowid")
             ]
 
+    # -- caller lists --------------------------------------------------------------
+    # Values are normalised on the caller's thread (callbot.lists); a bad value
+    # raises ListEntryError (a ValueError and a CallbotError) at once.
+
+    def _list_record(self, list: str, kind: str, value: str, reason: str, source: str,
+                     created_by: str | None, expires_at: datetime | str | None, confirmed: bool) -> dict[str, Any]:
+        from callbot import lists
+
+        if list not in lists.LISTS:
+            raise lists.ListEntryError(f"unknown list {list!r}; expected 'allow' or 'block'")
+        if kind not in lists.KINDS:
+            raise lists.ListEntryError(f"unknown kind of list entry {kind!r}; expected one of {', '.join(lists.KINDS)}")
+        if source not in lists.SOURCES:
+            raise lists.ListEntryError(f"unknown source {source!r}; expected one of {', '.join(lists.SOURCES)}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise lists.ListEntryError("a reason is required: nothing is allowed or blocked without one")
+        if isinstance(expires_at, str):
+            expires_at = parse_time(expires_at)
+        return {
+            "list": list,
+            "kind": kind,
+            "value": lists.normalise_value(kind, value, self.default_region),
+            "reason": " ".join(reason.split()),
+            "source": source,
+            "created_at": self._now(),
+            "created_by": (created_by or "").strip() or None,
+            "expires_at": format_time(expires_at) if expires_at is not None else None,
+            "confirmed": int(bool(confirmed)),
+            "removed_at": None,
+        }
+
+    @staticmethod
+    def _same_entries(db: Database, kind: str, value: str, now: str) -> list[dict[str, Any]]:
+        """Current (not removed, not expired) entries of this kind and value, on either list."""
+        rows = db.query(
+            "SELECT * FROM list_entries WHERE kind = ? AND removed_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > ?)" + ("" if kind == "name" else " AND value = ?"),
+            [kind, now] + ([] if kind == "name" else [value]),
+        )
+        if kind == "name":
+            return [r for r in rows if r["value"].casefold() == value.casefold()]
+        return list(rows)
+
+    @classmethod
+    def _insert_entry(cls, db: Database, record: dict[str, Any]) -> int:
+        same = cls._same_entries(db, record["kind"], record["value"], record["created_at"])
+        if record["source"] == "suggested" and same:
+            return int(same[0]["id"])  # never let a suggestion replace the owner's own entry
+        for row in same:  # the newest decision about a value wins; the old row stays as history
+            db.execute("UPDATE list_entries SET removed_at = ? WHERE id = ?", [record["created_at"], row["id"]])
+        return int(db["list_entries"].insert(record).last_pk)
+
+    def add_list_entry(
+        self,
+        list: str,
+        kind: str,
+        value: str,
+        reason: str,
+        source: str = "manual",
+        created_by: str | None = None,
+        expires_at: datetime | str | None = None,
+        confirmed: bool = True,
+    ) -> Future[int]:
+        """Put ``value`` on the allow or block ``list``; the future gives the entry's id.
+
+        ``kind``: 'number' (normalised to E.164 with ``default_region``),
+        'prefix' ('030123*' → '+4930123*') or 'name' (pattern, ``*`` = any
+        text). ``reason`` is required. A current entry with the same kind and
+        value (on either list) is replaced: it is marked removed and kept as
+        history. A *suggested* entry never replaces one; it then gives the
+        existing entry's id instead.
+        """
+        record = self._list_record(list, kind, value, reason, source, created_by, expires_at, confirmed)
+        return self._submit(f"add_list_entry({list}, {kind}, {record['value']!r})",
+                            lambda db: self._insert_entry(db, record))
+
+    def add_list_entries(self, entries: Iterable[dict[str, Any]]) -> Future[list[int]]:
+        """Several :meth:`add_list_entry` calls (dicts of its keyword arguments)
+        in ONE transaction, e.g. a contacts import. Every entry is checked first."""
+        records = [
+            self._list_record(e["list"], e["kind"], e["value"], e["reason"], e.get("source", "manual"),
+                              e.get("created_by"), e.get("expires_at"), e.get("confirmed", True))
+            for e in entries
+        ]
+        return self._submit(f"add_list_entries({len(records)})",
+                            lambda db: [self._insert_entry(db, r) for r in records])
+
+    def remove_list_entry(self, target: int | tuple[str, str]) -> Future[int]:
+        """Remove (soft-delete) an entry by id, or every current entry ``(list, value)``
+        (the kind follows from the value, see :func:`callbot.lists.guess_kind`).
+        The future gives how many entries were removed (0: nothing current matched)."""
+        from callbot import lists
+
+        at = self._now()
+        if isinstance(target, int) and not isinstance(target, bool):
+            entry_id = target
+
+            def by_id(db: Database) -> int:
+                if not db.execute("SELECT 1 FROM list_entries WHERE id = ?", [entry_id]).fetchone():
+                    raise StoreError(f"no list entry with id {entry_id}")
+                return db.execute("UPDATE list_entries SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
+                                  [at, entry_id]).rowcount
+
+            return self._submit(f"remove_list_entry({entry_id})", by_id)
+        which, value = target
+        if which not in lists.LISTS:
+            raise lists.ListEntryError(f"unknown list {which!r}; expected 'allow' or 'block'")
+        kind = lists.guess_kind(value)
+        value = lists.normalise_value(kind, value, self.default_region)
+
+        def by_value(db: Database) -> int:
+            rows = [r for r in self._same_entries(db, kind, value, at) if r["list"] == which]
+            for row in rows:
+                db.execute("UPDATE list_entries SET removed_at = ? WHERE id = ?", [at, row["id"]])
+            return len(rows)
+
+        return self._submit(f"remove_list_entry({which}, {value!r})", by_value)
+
+    def confirm_list_entry(self, entry_id: int) -> Future[None]:
+        """Accept a suggested entry: from now on it matches (and blocks)."""
+
+        def job(db: Database) -> None:
+            row = db.execute("SELECT removed_at FROM list_entries WHERE id = ?", [entry_id]).fetchone()
+            if row is None:
+                raise StoreError(f"no list entry with id {entry_id}")
+            if row[0] is not None:
+                raise StoreError(f"list entry {entry_id} was removed; add the number again instead")
+            db.execute("UPDATE list_entries SET confirmed = 1 WHERE id = ?", [entry_id])
+
+        return self._submit(f"confirm_list_entry({entry_id})", job)
+
+    def list_entries(self, include_removed: bool = False, include_expired: bool = False) -> list[ListEntry]:
+        """Entries in the order they were added; unconfirmed suggestions included."""
+        where, params = [], []
+        if not include_removed:
+            where.append("removed_at IS NULL")
+        if not include_expired:
+            where.append("(expires_at IS NULL OR expires_at > ?)")
+            params.append(self._now())
+        sql = "SELECT * FROM list_entries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        with self._reader() as db:
+            return [_entry_from_row(row) for row in db.query(sql, params)]
+
+    def active_list_entries(self) -> list[ListEntry]:
+        """The entries that take part in matching now (confirmed, not removed, not
+        expired): what the bot hands to :func:`callbot.lists.match` for each call."""
+        with self._reader() as db:
+            return [
+                _entry_from_row(row)
+                for row in db.query(
+                    "SELECT * FROM list_entries WHERE removed_at IS NULL AND confirmed = 1 "
+                    "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+                    [self._now()],
+                )
+            ]
+
+    def list_entry(self, entry_id: int) -> ListEntry | None:
+        with self._reader() as db:
+            rows = list(db.query("SELECT * FROM list_entries WHERE id = ?", [entry_id]))
+            return _entry_from_row(rows[0]) if rows else None
+
+    def list_entries_for_number(self, number: str) -> list[ListEntry]:
+        """Every 'number' entry of ``number`` (E.164 or as typed), removed ones included."""
+        variants = self._variants(number)
+        marks = ",".join("?" * len(variants))
+        with self._reader() as db:
+            return [
+                _entry_from_row(row)
+                for row in db.query(
+                    f"SELECT * FROM list_entries WHERE kind = 'number' AND value IN ({marks}) ORDER BY id", variants
+                )
+            ]
+
+    def suggest_blocks(self, min_cold_calls: int = 2) -> list[ListEntry]:
+        """Suggest blocking numbers classified ``cold_call`` in at least
+        ``min_cold_calls`` calls that no current entry covers (number or range,
+        either list) and whose suggestion the owner has not declined before.
+
+        Synchronous. Adds them as unconfirmed 'suggested' block entries (they
+        block nothing until ``confirm_list_entry``) and returns the new ones;
+        running it again adds nothing new.
+        """
+        from callbot import lists
+
+        if min_cold_calls < 1:
+            raise ValueError("min_cold_calls must be at least 1")
+        now_dt = self._clock()
+        now = format_time(now_dt)
+
+        def job(db: Database) -> list[int]:
+            active = [
+                _entry_from_row(r) for r in db.query(
+                    "SELECT * FROM list_entries WHERE removed_at IS NULL AND confirmed = 1 "
+                    "AND (expires_at IS NULL OR expires_at > ?) AND kind IN ('number', 'prefix')", [now])
+            ]
+            candidates = db.execute(
+                "SELECT caller_number FROM calls WHERE label = 'cold_call' AND caller_number LIKE '+%' "
+                "GROUP BY caller_number HAVING count(*) >= ? ORDER BY min(id)", [min_cold_calls]
+            ).fetchall()
+            added: list[int] = []
+            for (number,) in candidates:
+                if lists.match(active, number, None, now_dt) is not None:
+                    continue
+                taken = db.execute(
+                    "SELECT 1 FROM list_entries WHERE kind = 'number' AND value = ? AND ("
+                    "(removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)) "
+                    "OR (source = 'suggested' AND removed_at IS NOT NULL))", [number, now]
+                ).fetchone()
+                if taken:
+                    continue
+                ids = [r[0] for r in db.execute(
+                    "SELECT id FROM calls WHERE label = 'cold_call' AND caller_number = ? ORDER BY id", [number])]
+                shown = ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+                added.append(int(db["list_entries"].insert({
+                    "list": "block", "kind": "number", "value": number,
+                    "reason": f"classified as cold call in calls {shown}", "source": "suggested",
+                    "created_at": now, "created_by": None, "expires_at": None, "confirmed": 0, "removed_at": None,
+                }).last_pk))
+            return added
+
+        ids = self._submit("suggest_blocks", job).result(_SYNC_TIMEOUT)
+        if not ids:
+            return []
+        with self._reader() as db:
+            marks = ",".join("?" * len(ids))
+            return [_entry_from_row(r) for r in db.query(f"SELECT * FROM list_entries WHERE id IN ({marks}) "
+                                                         "ORDER BY id", ids)]
+
+    def delete_list_entries_for_number(self, number: str) -> Future[int]:
+        """Erase (really delete, history included) every 'number' entry of ``number``."""
+        variants = self._variants(number)
+        marks = ",".join("?" * len(variants))
+        return self._submit(
+            "delete_list_entries_for_number",
+            lambda db: db.execute(f"DELETE FROM list_entries WHERE kind = 'number' AND value IN ({marks})",
+                                  variants).rowcount,
+        )
+
+    # -- data protection -----------------------------------------------------------
+    # Used by callbot.privacy. Every write keeps foreign keys intact (children first).
+
+    def _variants(self, number: str) -> list[str]:
+        from callbot import lists
+
+        variants = list(lists.number_variants(number, self.default_region))
+        if not variants:
+            raise ValueError("give a phone number")
+        return variants
+
+    def _number_clause(self, number: str) -> tuple[str, list[str]]:
+        """Calls of ``number``: its E.164 form in caller_number, or as received in caller_dialled."""
+        variants = self._variants(number)
+        marks = ",".join("?" * len(variants))
+        return f"(caller_number IN ({marks}) OR caller_dialled IN ({marks}))", variants + variants
+
+    def caller_timeline(self, number: str) -> list[CallRecord]:
+        """Every call of ``number`` (E.164 or as received), oldest first."""
+        clause, params = self._number_clause(number)
+        with self._reader() as db:
+            rows = list(db.query(f"SELECT * FROM calls WHERE {clause} ORDER BY started_at, id", params))
+            return self._records(db, rows)
+
+    def call_ids_for_number(self, number: str) -> list[int]:
+        clause, params = self._number_clause(number)
+        with self._reader() as db:
+            return [r[0] for r in db.execute(f"SELECT id FROM calls WHERE {clause} ORDER BY id", params)]
+
+    def call_leads(self, call_id: int) -> list[Lead]:
+        """The leads of one call, in turn order."""
+        with self._reader() as db:
+            return [
+                Lead(**row)
+                for row in db.query(
+                    "SELECT leads.id, leads.call_id, leads.created_at, leads.field, leads.text, leads.recording, "
+                    "calls.person, calls.company, coalesce(calls.caller_number, calls.caller_dialled) AS number "
+                    "FROM leads JOIN calls ON calls.id = leads.call_id WHERE leads.call_id = ? "
+                    "ORDER BY leads.turn_seq",
+                    [call_id],
+                )
+            ]
+
+    def prunable_calls(self, before: datetime, *, after_id: int = 0, limit: int = 500,
+                       content_only: bool = True) -> list[int]:
+        """Ids (ascending, above ``after_id``) of calls started before ``before``;
+        with ``content_only`` just those that still have a transcript, turn text,
+        recording or lead text."""
+        sql = "SELECT id FROM calls WHERE started_at < ? AND id > ?"
+        if content_only:
+            sql += (
+                " AND (transcript IS NOT NULL"
+                " OR EXISTS (SELECT 1 FROM turns t WHERE t.call_id = calls.id"
+                "            AND (t.text IS NOT NULL OR t.recording IS NOT NULL))"
+                " OR EXISTS (SELECT 1 FROM leads l WHERE l.call_id = calls.id"
+                "            AND (l.text IS NOT NULL OR l.recording IS NOT NULL)))"
+            )
+        sql += " ORDER BY id LIMIT ?"
+        with self._reader() as db:
+            return [r[0] for r in db.execute(sql, [format_time(before), after_id, int(limit)])]
+
+    def recordings_of(self, call_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """``(call id, recording path)`` of these calls' turns and leads, each path once;
+        paths are relative to the recordings directory."""
+        found: dict[str, int] = {}
+        with self._reader() as db:
+            for chunk in _chunks(list(call_ids)):
+                marks = ",".join("?" * len(chunk))
+                for table in ("turns", "leads"):
+                    for call_id, path in db.execute(
+                        f"SELECT call_id, recording FROM {table} WHERE call_id IN ({marks}) "
+                        f"AND recording IS NOT NULL ORDER BY call_id, id", chunk
+                    ):
+                        found.setdefault(path, call_id)
+        return [(call_id, path) for path, call_id in found.items()]
+
+    def erase_call_content(self, call_ids: Sequence[int]) -> Future[EraseCounts]:
+        """Clear what was said and recorded in these calls, in one transaction:
+        turns.text/recording, leads.text/recording and calls.transcript become NULL.
+        The call rows, events (the decision trail), person and company stay.
+        Counts: calls = transcripts cleared, turns/leads = rows cleared."""
+        ids = [int(i) for i in call_ids]
+
+        def job(db: Database) -> EraseCounts:
+            counts = EraseCounts()
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                turns = db.execute(
+                    f"UPDATE turns SET text = NULL, recording = NULL WHERE call_id IN ({marks}) "
+                    f"AND (text IS NOT NULL OR recording IS NOT NULL)", chunk).rowcount
+                leads = db.execute(
+                    f"UPDATE leads SET text = NULL, recording = NULL WHERE call_id IN ({marks}) "
+                    f"AND (text IS NOT NULL OR recording IS NOT NULL)", chunk).rowcount
+                calls = db.execute(
+                    f"UPDATE calls SET transcript = NULL WHERE id IN ({marks}) AND transcript IS NOT NULL",
+                    chunk).rowcount
+                counts += EraseCounts(calls=calls, turns=turns, leads=leads)
+            return counts
+
+        return self._submit(f"erase_call_content({len(ids)} calls)", job)
+
+    def delete_calls(self, call_ids: Sequence[int]) -> Future[EraseCounts]:
+        """Delete these calls with their events, turns and leads, in one transaction."""
+        ids = [int(i) for i in call_ids]
+
+        def job(db: Database) -> EraseCounts:
+            counts = EraseCounts()
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                events = db.execute(f"DELETE FROM events WHERE call_id IN ({marks})", chunk).rowcount
+                turns = db.execute(f"DELETE FROM turns WHERE call_id IN ({marks})", chunk).rowcount
+                leads = db.execute(f"DELETE FROM leads WHERE call_id IN ({marks})", chunk).rowcount
+                calls = db.execute(f"DELETE FROM calls WHERE id IN ({marks})", chunk).rowcount
+                counts += EraseCounts(calls=calls, events=events, turns=turns, leads=leads)
+            return counts
+
+        return self._submit(f"delete_calls({len(ids)} calls)", job)
+
+    def optimize_search(self) -> Future[None]:
+        """Rewrite the search index, so words of erased calls leave no trace in it."""
+        return self._submit("optimize_search",
+                            lambda db: db.execute("INSERT INTO calls_fts (calls_fts) VALUES ('optimize')"))
+
+    # -- search (the review page) ----------------------------------------------------
+
+    def search_calls(
+        self,
+        *,
+        text: str | None = None,
+        outcome: str | None = None,
+        number: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        label: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> tuple[list[CallRecord], int]:
+        """One page of calls, newest first, and how many match in all.
+
+        ``text``: words (each also as a prefix: 'Energ' finds 'Energie', case
+        and accents ignored; all words must occur) in the transcript, the
+        caller's turns, person, company or display name. ``number``: a full
+        number (any form) matches exactly, E.164 or as received; anything
+        shorter is a prefix ('+4930', '030 12'). ``since`` inclusive, ``until``
+        exclusive. ``label``: cold_call / genuine / unclear.
+
+        Order: newest first by started_at; a ``text`` search (unless with a
+        full number) is ordered by call id instead — the order calls started
+        in, as the bot logs them — so the index walk can stop at the page.
+
+        The total is exact up to :data:`SEARCH_COUNT_CAP` (10 000); beyond that
+        it is ``-1``: show "10 000+". Paging is LIMIT/OFFSET over an index
+        (started_at per filter, or the text index), never a sort of all matches
+        — except for a number prefix, which sorts that number range's calls.
+        """
+        from callbot import lists
+
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValueError(f"unknown call outcome {outcome!r}; expected one of {sorted(OUTCOMES)}")
+        if page < 1:
+            raise ValueError("page must be at least 1")
+        if not 1 <= per_page <= SEARCH_MAX_PER_PAGE:
+            raise ValueError(f"per_page must be 1-{SEARCH_MAX_PER_PAGE}")
+        where: list[str] = []
+        params: list[Any] = []
+        fts_query: str | None = None
+        if text is not None and text.strip():
+            words = re.findall(r"\w+", text)
+            if not words:
+                return [], 0
+            fts_query = " ".join(f'"{w}"*' for w in words)
+        if outcome is not None:
+            where.append("calls.outcome = ?")
+            params.append(outcome)
+        if label is not None:
+            where.append("calls.label = ?")
+            params.append(label)
+        if since is not None:
+            where.append("calls.started_at >= ?")
+            params.append(format_time(parse_time(since) if isinstance(since, str) else since))
+        if until is not None:
+            where.append("calls.started_at < ?")
+            params.append(format_time(parse_time(until) if isinstance(until, str) else until))
+        exact: list[str] = []
+        if number is not None and number.strip():
+            exact, prefixes = lists.number_search_terms(number, self.default_region)
+            if exact:
+                marks = ",".join("?" * len(exact))
+                where.append(f"(calls.caller_number IN ({marks}) OR calls.caller_dialled IN ({marks}))")
+                params.extend(exact + exact)
+            else:
+                ranges = []
+                for prefix in prefixes:
+                    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+                    ranges.append("(calls.caller_number >= ? AND calls.caller_number < ?)")
+                    ranges.append("(calls.caller_dialled >= ? AND calls.caller_dialled < ?)")
+                    params.extend([prefix, end, prefix, end])
+                where.append("(" + " OR ".join(ranges) + ")")
+        if fts_query is not None and not exact:
+            # Words (plus cheap filters, a number prefix included): walk the index's matches
+            # newest id first and stop at the page, instead of sorting every match by started_at.
+            source = "calls_fts CROSS JOIN calls ON calls.id = calls_fts.rowid"  # CROSS: the index drives
+            where.insert(0, "calls_fts MATCH ?")
+            params.insert(0, fts_query)
+            order = "calls_fts.rowid DESC"
+        else:
+            # A full number narrows to few calls: find them by its index, then keep those among
+            # the text matches (collected once; the unary + keeps calls.id from driving).
+            source = "calls"
+            if fts_query is not None:
+                where.append("+calls.id IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
+                params.append(fts_query)
+            order = "calls.started_at DESC, calls.id DESC"
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        with self._reader() as db:
+            rows = list(db.query(
+                f"SELECT calls.* FROM {source}{clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                params + [per_page, (page - 1) * per_page],
+            ))
+            if len(rows) < per_page and (rows or page == 1):
+                total = (page - 1) * per_page + len(rows)
+            else:
+                total = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {source}{clause} LIMIT ?)",
+                                   params + [SEARCH_COUNT_CAP + 1]).fetchone()[0]
+                if total > SEARCH_COUNT_CAP:
+                    total = -1
+            return self._records(db, rows), total
+
+    def bulk_insert_calls(self, rows: Iterable[dict[str, Any]]) -> Future[int]:
+        """Insert many finished calls in ONE transaction (for benchmarks and imports
+        only — the bot uses start_call/finish_call). Each row has calls columns
+        (``started_at`` required; times as datetime or ISO strings) and may carry
+        ``events``, ``turns`` and ``leads``: lists of dicts with those tables'
+        columns (no call_id). ``rows`` may be a generator: it is consumed on the
+        writer thread. The search index is kept in sync by the same triggers.
+        The future gives the number of calls inserted; on any bad row nothing is."""
+        columns = _CALL_COLUMNS
+        call_sql = f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        child_sql = {
+            table: f"INSERT INTO {table} (call_id, {', '.join(cols)}) VALUES (?, {', '.join('?' * len(cols))})"
+            for table, cols in (("events", _EVENT_COLUMNS), ("turns", _TURN_COLUMNS), ("leads", _LEAD_COLUMNS))
+        }
+        child_columns = {"events": _EVENT_COLUMNS, "turns": _TURN_COLUMNS, "leads": _LEAD_COLUMNS}
+
+        def value(v: Any) -> Any:
+            return format_time(v) if isinstance(v, datetime) else v
+
+        def job(db: Database) -> int:
+            conn = db.conn
+            # Fast path: the per-row search-index triggers are dropped inside this
+            # transaction and the index rows written once at the end, then the
+            # triggers are re-created from their own SQL (a failure rolls all back).
+            triggers = conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?)",
+                _BULK_DEFERRED_TRIGGERS).fetchall()
+            for name, _ in triggers:
+                conn.execute(f"DROP TRIGGER {name}")
+            inserted: list[int] = []
+            count = 0
+            for row in rows:
+                unknown = set(row) - set(columns) - set(child_columns)
+                if unknown:
+                    raise StoreError(f"bulk_insert_calls: unknown columns {sorted(unknown)} in row {count + 1}")
+                if not row.get("started_at"):
+                    raise StoreError(f"bulk_insert_calls: row {count + 1} has no started_at")
+                record = [value(row.get(c)) for c in columns]
+                record[columns.index("caller_valid")] = int(bool(row.get("caller_valid")))
+                record[columns.index("withheld")] = int(bool(row.get("withheld")))
+                call_id = conn.execute(call_sql, record).lastrowid
+                inserted.append(call_id)
+                for table, cols in child_columns.items():
+                    children = row.get(table) or ()
+                    if children:
+                        conn.executemany(child_sql[table], [[call_id] + [value(c.get(k)) for k in cols]
+                                                            for c in children])
+                count += 1
+            if triggers:
+                for chunk in _chunks(inserted):
+                    conn.execute(_FTS_FILL.format(where=f"c.id IN ({','.join('?' * len(chunk))})"), chunk)
+                for _, sql in triggers:
+                    conn.execute(sql)
+            return count
+
+        return self._submit("bulk_insert_calls", job)
+
 
 def _get_call(db: Database, call_id: int) -> dict[str, Any]:
     try:
         return db["calls"].get(call_id)
     except NotFoundError:
         raise StoreError(f"no call with id {call_id} in the call log") from None
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    """Slices small enough for one ``IN (...)`` (SQLite limits the number of parameters)."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

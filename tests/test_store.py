@@ -207,6 +207,7 @@ def test_outcome_constants():
     assert OUTCOMES == {
         "withheld_rejected", "cancelled", "answered", "caller_hung_up", "error",
         "interrupted", "timeout", "cold_call_countered", "message_taken", "no_response",
+        "blocked", "handed_off", "transferred", "rejected",
     }
     assert store_mod.ANSWERED == "answered" and store_mod.INTERRUPTED == "interrupted"
 
@@ -558,3 +559,352 @@ def test_leads_join_the_callers_identity(store):
     again = store.add_lead(call_id, 7, "contact_details", "dup", None)
     with pytest.raises(StoreError):
         again.result(5)
+
+
+# -- caller lists (0004_caller_lists) ------------------------------------------
+
+
+def test_list_entries_table_and_migration_names(store, db_path):
+    names = [name for name, _ in MIGRATIONS]
+    assert names[3:5] == ["0004_caller_lists", "0005_call_search"]
+    cols = {r["name"] for r in raw_rows(db_path, "PRAGMA table_info(list_entries)")}
+    assert cols == {"id", "list", "kind", "value", "reason", "source", "created_at", "created_by", "expires_at",
+                    "confirmed", "removed_at"}
+    indexed = [[c["name"] for c in raw_rows(db_path, f"PRAGMA index_info({i['name']})")]
+               for i in raw_rows(db_path, "PRAGMA index_list(list_entries)")]
+    assert ["list", "kind", "value"] in indexed
+    with pytest.raises(sqlite3.IntegrityError):  # the schema itself refuses an entry without a reason
+        conn = sqlite3.connect(db_path)
+        try:
+            conn.execute("INSERT INTO list_entries (list, kind, value, reason, created_at) "
+                         "VALUES ('block', 'number', '+4930123456', '  ', 'x')")
+        finally:
+            conn.close()
+
+
+def test_add_list_entry_normalises_and_reads_back(store, clock):
+    from callbot.lists import ListEntryError
+
+    first = store.add_list_entry("block", "number", "030 123456", "  rang 5 times\n selling power ",
+                                 created_by="anna", expires_at=T0 + timedelta(days=30)).result(5)
+    second = store.add_list_entry("block", "prefix", "030 999*", "range", source="manual").result(5)
+    third = store.add_list_entry("allow", "name", " *Müller* ", "family").result(5)
+    [a, b, c] = store.list_entries()
+    assert (a.id, a.list, a.kind, a.value, a.reason, a.created_by, a.source, a.confirmed) == (
+        first, "block", "number", "+4930123456", "rang 5 times selling power", "anna", "manual", True)
+    assert a.expires_at == format_time(T0 + timedelta(days=30)) and a.created_at == format_time(T0)
+    assert (b.id, b.value) == (second, "+4930999*") and (c.id, c.value) == (third, "*Müller*")
+    assert store.list_entry(first) == a and store.list_entry(999) is None
+    for bad in [("block", "number", "+49 abc", "x"), ("block", "number", "030123456", " "),
+                ("grey", "number", "030123456", "x"), ("block", "regex", "x", "x")]:
+        with pytest.raises(ListEntryError):
+            store.add_list_entry(*bad)
+    with pytest.raises(ValueError, match="'\\+49 abc' is not a phone number"):
+        store.add_list_entry("block", "number", "+49 abc", "x")
+
+
+def test_a_new_entry_replaces_the_current_one_for_the_same_value(store, clock):
+    old = store.add_list_entry("block", "number", "+4930123456", "cold caller").result(5)
+    clock.advance(60)
+    new = store.add_list_entry("allow", "number", "030 123456", "turned out to be a customer").result(5)
+    assert [e.id for e in store.list_entries()] == [new]
+    history = store.list_entries(include_removed=True)
+    assert [(e.id, e.removed_at) for e in history] == [(old, format_time(T0 + timedelta(seconds=60))), (new, None)]
+    # A suggestion never replaces the owner's entry.
+    assert store.add_list_entry("block", "number", "+4930123456", "s", source="suggested",
+                                confirmed=False).result(5) == new
+    assert len(store.list_entries(include_removed=True)) == 2
+    # Names compare case-insensitively.
+    n1 = store.add_list_entry("block", "name", "*Energie*", "a").result(5)
+    n2 = store.add_list_entry("block", "name", "*ENERGIE*", "b").result(5)
+    assert [e.id for e in store.list_entries() if e.kind == "name"] == [n2] and n1 != n2
+
+
+def test_remove_by_id_or_value_keeps_history(store):
+    a = store.add_list_entry("block", "number", "+4930123456", "x").result(5)
+    b = store.add_list_entry("block", "prefix", "+4940*", "y").result(5)
+    c = store.add_list_entry("allow", "number", "+4989123456", "z").result(5)
+    assert store.remove_list_entry(a).result(5) == 1
+    assert store.remove_list_entry(a).result(5) == 0  # already removed
+    assert store.remove_list_entry(("block", "040*")).result(5) == 1
+    assert store.remove_list_entry(("block", "+4989123456")).result(5) == 0  # it is on the allow list
+    assert [e.id for e in store.list_entries()] == [c]
+    assert [e.id for e in store.list_entries(include_removed=True)] == [a, b, c]
+    with pytest.raises(StoreError, match="no list entry with id 99"):
+        store.remove_list_entry(99).result(5)
+
+
+def test_expiry_and_active_entries(store, clock):
+    soon = store.add_list_entry("block", "number", "+4930123456", "x", expires_at=T0 + timedelta(hours=1)).result(5)
+    never = store.add_list_entry("block", "number", "+4930123457", "y").result(5)
+    pending = store.add_list_entry("block", "number", "+4930123458", "z", source="suggested",
+                                   confirmed=False).result(5)
+    assert [e.id for e in store.active_list_entries()] == [soon, never]
+    assert [e.id for e in store.list_entries()] == [soon, never, pending]
+    clock.advance(3601)
+    assert [e.id for e in store.active_list_entries()] == [never]
+    assert [e.id for e in store.list_entries()] == [never, pending]
+    assert [e.id for e in store.list_entries(include_expired=True)] == [soon, never, pending]
+    store.confirm_list_entry(pending).result(5)
+    assert [e.id for e in store.active_list_entries()] == [never, pending]
+    assert store.list_entry(pending).confirmed
+    store.remove_list_entry(never).result(5)
+    with pytest.raises(StoreError, match="was removed"):
+        store.confirm_list_entry(never).result(5)
+    with pytest.raises(StoreError, match="no list entry"):
+        store.confirm_list_entry(12345).result(5)
+
+
+def _cold_call(store, number, label="cold_call"):
+    call_id = store.start_call(caller(number=number, dialled="0" + number[3:]), None).result(5)
+    store.update_call(call_id, label=label)
+    return call_id
+
+
+def test_suggest_blocks_repeated_cold_callers_once(store):
+    a1 = _cold_call(store, "+4930111111")
+    _cold_call(store, "+4930222222")
+    a2 = _cold_call(store, "+4930111111")
+    _cold_call(store, "+4930333333", label="genuine")
+    _cold_call(store, "+4930333333", label="genuine")
+    _cold_call(store, "+4940111111"), _cold_call(store, "+4940111111")  # covered by a range
+    store.add_list_entry("block", "prefix", "+4940*", "Hamburg range").result(5)
+    _cold_call(store, "+4950111111"), _cold_call(store, "+4950111111")  # declined before
+    declined = store.add_list_entry("block", "number", "+4950111111", "s", source="suggested",
+                                    confirmed=False).result(5)
+    store.remove_list_entry(declined).result(5)
+    store.flush()
+    [suggestion] = store.suggest_blocks()
+    assert (suggestion.list, suggestion.kind, suggestion.value, suggestion.source, suggestion.confirmed) == (
+        "block", "number", "+4930111111", "suggested", False)
+    assert suggestion.reason == f"classified as cold call in calls {a1}, {a2}"
+    assert store.suggest_blocks() == []  # idempotent
+    assert [e.value for e in store.active_list_entries()] == ["+4940*"]  # a suggestion blocks nothing yet
+    assert len(store.suggest_blocks(min_cold_calls=1)) == 1  # +4930222222
+    with pytest.raises(ValueError):
+        store.suggest_blocks(0)
+
+
+# -- search (0005_call_search) -----------------------------------------------------
+
+
+def _call(store, clock, number="+4930123456", dialled="030123456", display=None, outcome="answered",
+          label=None, transcript=None, person=None, company=None, turns=(), advance=60.0):
+    clock.advance(advance)
+    call_id = store.start_call(caller(number=number, dialled=dialled, display=display), None).result(5)
+    fields = {k: v for k, v in dict(label=label, transcript=transcript, person=person, company=company).items() if v}
+    if fields:
+        store.update_call(call_id, **fields)
+    for seq, (speaker, text) in enumerate(turns, start=1):
+        store.add_turn(call_id, store_mod.TurnFields(seq=seq, speaker=speaker, started_at=clock(), duration=1.0,
+                                                     text=text, recording=f"{call_id}/{seq:02d}.wav"))
+    store.finish_call(call_id, outcome)
+    return call_id
+
+
+@pytest.fixture
+def calls_for_search(store, clock):
+    ids = {}
+    ids["strom"] = _call(store, clock, transcript="wir bieten günstigen Strom", label="cold_call",
+                         company="Stromfix GmbH", outcome="cold_call_countered")
+    ids["rechnung"] = _call(store, clock, number="+4940555555", dialled="040555555",
+                            turns=[("bot", "Wer ist da? Angebot"), ("caller", "Frage zur Rechnung")],
+                            person="Anna Schmidt", label="genuine", outcome="message_taken")
+    ids["withheld"] = _call(store, clock, number=None, dialled=None, outcome="withheld_rejected")
+    ids["display"] = _call(store, clock, display="Energie Vertrieb", outcome="answered", advance=86400)
+    store.flush()
+    return ids
+
+
+def test_search_by_text_finds_transcripts_caller_turns_names_and_companies(store, calls_for_search):
+    ids = calls_for_search
+
+    def found(**kw):
+        return [r.id for r in store.search_calls(**kw)[0]]
+
+    assert found(text="strom") == [ids["strom"]]              # transcript and company
+    assert found(text="GUNSTIG") == [ids["strom"]]            # case, accents and prefixes
+    assert found(text="rechnung") == [ids["rechnung"]]        # a caller turn
+    assert found(text="angebot") == []                        # the bot's own words are not searched
+    assert found(text="schmidt anna") == [ids["rechnung"]]    # all words, any order
+    assert found(text="energie") == [ids["display"]]          # the name the caller showed
+    assert found(text="strom anna") == []
+    assert found(text="  ") == found()                        # blank = no text filter
+    assert found(text="!!!") == []
+    assert found(text='"strom" OR x*') == []                  # FTS syntax is not interpreted
+
+
+def test_search_filters(store, calls_for_search, clock):
+    ids = calls_for_search
+
+    def found(**kw):
+        return [r.id for r in store.search_calls(**kw)[0]]
+
+    assert found() == [ids["display"], ids["withheld"], ids["rechnung"], ids["strom"]]
+    assert found(outcome="message_taken") == [ids["rechnung"]]
+    assert found(label="cold_call") == [ids["strom"]]
+    assert found(number="040 555555") == [ids["rechnung"]]    # any form of a full number
+    assert found(number="+4940555555") == [ids["rechnung"]]
+    assert found(number="040555555") == [ids["rechnung"]]     # as received
+    assert found(number="+4930") == [ids["display"], ids["strom"]]  # a prefix
+    assert found(number="030 12") == [ids["display"], ids["strom"]]
+    day2 = T0 + timedelta(hours=12)
+    assert found(since=day2) == [ids["display"]]
+    assert found(until=day2) == [ids["withheld"], ids["rechnung"], ids["strom"]]
+    assert found(since=format_time(day2)) == [ids["display"]]
+    assert found(text="strom", number="+4930123456") == [ids["strom"]]
+    assert found(text="strom", number="+4940555555") == []
+    assert found(text="rechnung", number="+4940") == [ids["rechnung"]]  # words and a number prefix
+    assert found(text="rechnung", number="+4930") == []
+    assert found(text="strom", outcome="answered") == []
+    with pytest.raises(ValueError):
+        store.search_calls(outcome="nonsense")
+    with pytest.raises(ValueError):
+        store.search_calls(page=0)
+    with pytest.raises(ValueError):
+        store.search_calls(per_page=501)
+
+
+def test_search_pages_and_totals(store, clock, monkeypatch):
+    ids = [_call(store, clock, transcript=f"anruf nummer {i}") for i in range(7)]
+    store.flush()
+    page1, total = store.search_calls(per_page=3)
+    assert [r.id for r in page1] == ids[::-1][:3] and total == 7
+    page3, total = store.search_calls(per_page=3, page=3)
+    assert [r.id for r in page3] == [ids[0]] and total == 7
+    assert store.search_calls(per_page=3, page=4) == ([], 7)
+    text_page2, total = store.search_calls(text="anruf", per_page=3, page=2)
+    assert [r.id for r in text_page2] == ids[::-1][3:6] and total == 7
+    monkeypatch.setattr(store_mod, "SEARCH_COUNT_CAP", 5)
+    assert store.search_calls(per_page=3)[1] == -1            # "5+": more than the cap
+    assert store.search_calls(text="anruf", per_page=3)[1] == -1
+    assert store.search_calls(per_page=10)[1] == 7            # one short page: exact
+    assert isinstance(page1[0], CallRecord)
+
+
+def test_search_index_follows_update_call_and_add_turn(store, clock):
+    call_id = _call(store, clock)
+    store.update_call(call_id, transcript="erste fassung")
+    store.flush()
+    assert [r.id for r in store.search_calls(text="fassung")[0]] == [call_id]
+    store.update_call(call_id, transcript="zweite version", person="Max Mustermann")
+    store.add_turn(call_id, store_mod.TurnFields(seq=9, speaker="caller", started_at=clock(), duration=1.0,
+                                                 text="Photovoltaik"))
+    store.add_turn(call_id, store_mod.TurnFields(seq=10, speaker="bot", started_at=clock(), duration=1.0,
+                                                 text="Sonderangebot"))
+    store.flush()
+    assert store.search_calls(text="erste")[1] == 0
+    for word in ("zweite", "mustermann", "photovoltaik"):
+        assert [r.id for r in store.search_calls(text=word)[0]] == [call_id], word
+    assert store.search_calls(text="sonderangebot")[1] == 0
+
+
+def test_caller_timeline_is_oldest_first_in_any_number_form(store, clock):
+    first = _call(store, clock)
+    _call(store, clock, number="+4940555555", dialled="040555555")
+    second = _call(store, clock, number=None, dialled="030123456")  # not valid at the time: as received only
+    third = _call(store, clock)
+    for form in ("+4930123456", "030 123456", "030123456"):
+        assert [r.id for r in store.caller_timeline(form)] == [first, second, third]
+    assert store.caller_timeline("+4989000000") == []
+
+
+def test_bulk_insert_calls_with_children_and_search(store):
+    rows = ({"started_at": T0 + timedelta(minutes=i), "outcome": "answered", "caller_number": f"+49301234{i:02d}",
+             "transcript": f"bulk anruf {i}", "withheld": False,
+             "events": [{"at": T0, "kind": "decision", "rule": "unknown", "reason": "screening"}],
+             "turns": [{"seq": 1, "speaker": "caller", "started_at": T0, "duration": 1.5,
+                        "text": f"solaranlage {i}", "recording": f"{i}/01.wav"}],
+             "leads": [{"turn_seq": 1, "field": "contact", "created_at": T0, "text": "ruf mich an"}]}
+            for i in range(20))
+    assert store.bulk_insert_calls(rows).result(30) == 20
+    records, total = store.search_calls(text="solaranlage", per_page=5)
+    assert total == 20 and records[0].reasons == ("unknown: screening",)
+    assert store.search_calls(text="bulk")[1] == 20
+    assert len(store.turns(records[0].id)) == 1 and len(store.call_leads(records[0].id)) == 1
+    # The triggers are back: ordinary writes still keep the index in sync.
+    call_id = store.start_call(caller(), None).result(5)
+    store.update_call(call_id, transcript="danach")
+    store.flush()
+    assert store.search_calls(text="danach")[1] == 1
+    # A bad row rolls the whole batch back.
+    bad = [{"started_at": T0, "transcript": "rollback"}, {"outcome": "answered"}]
+    with pytest.raises(StoreError, match="no started_at"):
+        store.bulk_insert_calls(bad).result(5)
+    with pytest.raises(StoreError, match="unknown columns"):
+        store.bulk_insert_calls([{"started_at": T0, "colour": "red"}]).result(5)
+    assert store.search_calls(text="rollback")[1] == 0
+    assert len(store.calls(limit=100)) == 21
+
+
+def test_0005_indexes_calls_made_before_it(db_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS[:3])
+    with Store(db_path) as old:
+        call_id = old.start_call(caller(), "old").result(5)
+        old.update_call(call_id, transcript="altes gespräch")
+        old.add_turn(call_id, store_mod.TurnFields(seq=1, speaker="caller", started_at=T0, duration=1.0,
+                                                   text="windkraft"))
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS)
+    with Store(db_path) as s:
+        assert [r.id for r in s.search_calls(text="gesprach windkraft")[0]] == [call_id]
+        assert s.list_entries() == []
+
+
+def test_search_pages_by_index_not_by_sorting(store, db_path):
+    plans = {}
+    queries = {
+        "all": ("SELECT * FROM calls ORDER BY started_at DESC, id DESC LIMIT 50", []),
+        "outcome": ("SELECT * FROM calls WHERE outcome = ? ORDER BY started_at DESC, id DESC LIMIT 50", ["x"]),
+        "label": ("SELECT * FROM calls WHERE label = ? ORDER BY started_at DESC, id DESC LIMIT 50", ["x"]),
+        "text": ("SELECT calls.* FROM calls_fts CROSS JOIN calls ON calls.id = calls_fts.rowid "
+                 "WHERE calls_fts MATCH ? ORDER BY calls_fts.rowid DESC LIMIT 50", ['"x"*']),
+    }
+    for name, (sql, params) in queries.items():
+        plans[name] = " | ".join(r["detail"] for r in raw_rows(db_path, "EXPLAIN QUERY PLAN " + sql, params))
+    for name, plan in plans.items():
+        assert "TEMP B-TREE" not in plan, (name, plan)
+
+
+# -- data protection writes ----------------------------------------------------------
+
+
+def test_erase_call_content_keeps_the_call_and_its_trail(store, clock):
+    call_id = _call(store, clock, transcript="geheim", person="Max", turns=[("caller", "geheim"), ("bot", "Hallo")])
+    store.add_event(call_id, "decision", "unknown", "screening")
+    store.add_lead(call_id, 1, "contact", "max at example", f"{call_id}/01.wav")
+    store.flush()
+    assert store.prunable_calls(T0 + timedelta(days=1)) == [call_id]
+    assert store.recordings_of([call_id]) == [(call_id, f"{call_id}/01.wav"), (call_id, f"{call_id}/02.wav")]
+    counts = store.erase_call_content([call_id]).result(5)
+    assert counts == store_mod.EraseCounts(calls=1, turns=2, leads=1)
+    record = store.call(call_id)
+    assert record.transcript is None and record.person == "Max" and record.reasons == ("unknown: screening",)
+    assert all(t.text is None and t.recording is None for t in store.turns(call_id))
+    assert [(lead.text, lead.recording) for lead in store.call_leads(call_id)] == [(None, None)]
+    assert store.search_calls(text="geheim")[1] == 0
+    assert store.prunable_calls(T0 + timedelta(days=1)) == []
+    assert store.prunable_calls(T0 + timedelta(days=1), content_only=False) == [call_id]
+    assert store.erase_call_content([call_id]).result(5) == store_mod.EraseCounts()
+
+
+def test_delete_calls_removes_children_first(store, clock):
+    keep = _call(store, clock, transcript="bleibt")
+    gone = _call(store, clock, transcript="weg", turns=[("caller", "weg")])
+    store.add_event(gone, "decision", "unknown", "x")
+    store.add_lead(gone, 1, "contact", "weg", None)
+    store.flush()
+    counts = store.delete_calls([gone]).result(5)
+    assert counts == store_mod.EraseCounts(calls=1, events=1, turns=1, leads=1)
+    assert store.call(gone) is None and store.call(keep) is not None
+    assert store.search_calls(text="weg")[1] == 0 and store.search_calls(text="bleibt")[1] == 1
+    store.optimize_search().result(5)
+    assert store.call_ids_for_number("+4930123456") == [keep]
+
+
+def test_list_entries_of_a_number_can_be_listed_and_erased(store):
+    store.add_list_entry("block", "number", "+4930123456", "x").result(5)
+    store.add_list_entry("allow", "number", "030123456", "y").result(5)  # replaces the first
+    store.add_list_entry("block", "prefix", "+4930*", "range").result(5)
+    assert [e.list for e in store.list_entries_for_number("030 123456")] == ["block", "allow"]
+    assert store.delete_list_entries_for_number("+4930123456").result(5) == 2
+    assert [e.kind for e in store.list_entries(include_removed=True)] == ["prefix"]

@@ -1,0 +1,644 @@
+"""Caller lists: who is allowed through, who is blocked, and why.
+
+Pure logic, no SQLite (the entries live in the call log, see
+:meth:`callbot.store.Store.add_list_entry`):
+
+* normalising what the owner types (``030 123456`` → ``+4930123456``,
+  ``030123*`` → ``+4930123*``, name patterns),
+* :func:`match`: which entry, if any, applies to a caller,
+* reading contacts from vCard and CSV exports and planning an import.
+
+Kinds of entries
+----------------
+``number``  an exact E.164 number, ``+4930123456``.
+``prefix``  a number range, stored with its trailing star: ``+4930123*``.
+``name``    a case-insensitive pattern on the caller's display name; ``*``
+            stands for any text (``*Energie*``); without a star the whole
+            name must match.
+
+Precedence (:func:`match`)
+--------------------------
+Only *active* entries take part: not removed, not expired, and confirmed
+(suggested entries never block until the owner accepts them).
+
+1. The most specific entry wins: an exact number beats any prefix, a longer
+   prefix beats a shorter one, and any number or prefix beats a name
+   pattern (display names are chosen by the caller, numbers much less so).
+2. At the same specificity, ``allow`` beats ``block``.
+3. Between entries that are still equal the newest one is reported.
+
+So an owner can block a whole range and still allow one number in it, or
+allow a company's range and block one annoying extension of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import quopri
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import phonenumbers
+
+from callbot.errors import CallbotError
+from callbot.store import ListEntry, parse_time
+
+__all__ = [
+    "KINDS",
+    "LISTS",
+    "SOURCES",
+    "Contact",
+    "ContactFile",
+    "ImportPlan",
+    "ListEntryError",
+    "ListMatch",
+    "PlannedEntry",
+    "describe",
+    "guess_kind",
+    "match",
+    "normalise_name_pattern",
+    "normalise_number",
+    "normalise_prefix",
+    "normalise_value",
+    "number_search_terms",
+    "number_variants",
+    "parse_contacts_csv",
+    "parse_vcard",
+    "plan_import",
+    "read_contacts",
+]
+
+LISTS = ("allow", "block")
+KINDS = ("number", "prefix", "name")
+SOURCES = ("manual", "imported", "suggested")
+
+#: Longest name pattern accepted.
+MAX_PATTERN = 100
+#: Visual separators people write in phone numbers.
+_SEPARATORS = re.compile(r"[\s\-./()\u00a0]")
+_DIGITS = re.compile(r"^\+?\d+$")
+
+
+class ListEntryError(CallbotError, ValueError):
+    """A list entry the owner typed cannot be used; the message says why and how to fix it."""
+
+
+# --------------------------------------------------------------------------
+# Normalising what the owner types
+
+
+def normalise_number(text: str, region: str = "DE") -> str:
+    """``text`` as an E.164 number, e.g. ``'030 123456'`` → ``'+4930123456'``.
+
+    National numbers are read in ``region``. Raises :class:`ListEntryError`
+    (``"'+49 abc' is not a phone number"``) for anything else.
+    """
+    raw = str(text).strip()
+    cleaned = _SEPARATORS.sub("", raw)
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    if not cleaned or not _DIGITS.match(cleaned):
+        raise ListEntryError(f"'{raw}' is not a phone number")
+    international = cleaned.startswith("+")
+    try:
+        parsed = phonenumbers.parse(cleaned, (region or "ZZ").upper())
+    except phonenumbers.NumberParseException:
+        raise ListEntryError(f"'{raw}' is not a phone number") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ListEntryError(f"'{raw}' is not a phone number (too short or too long)")
+    if not international and not phonenumbers.is_valid_number(parsed):
+        raise ListEntryError(
+            f"'{raw}' is not a valid number in {region.upper()} — write it with the country code, e.g. +49 30 123456"
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _has_country_code(digits: str) -> bool:
+    return any(int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+               for n in (1, 2, 3) if len(digits) >= n)
+
+
+def normalise_prefix(text: str, region: str = "DE") -> str:
+    """A number range as ``+<digits>*``: ``'030 123*'`` → ``'+4930123*'`` (region DE)."""
+    raw = str(text).strip()
+    body = raw[:-1] if raw.endswith("*") else raw
+    cleaned = _SEPARATORS.sub("", body)
+    if not cleaned or not re.match(r"^\+?\d+$", cleaned):
+        raise ListEntryError(f"'{raw}' is not a number range — write e.g. +4930123* or 030123*")
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    elif not cleaned.startswith("+"):
+        meta = phonenumbers.PhoneMetadata.metadata_for_region((region or "").upper())
+        trunk = meta.national_prefix if meta is not None else None
+        if not trunk or not cleaned.startswith(trunk):
+            raise ListEntryError(
+                f"'{raw}': write the number range with the country code (+4930123*) or the leading 0 (030123*)"
+            )
+        cleaned = f"+{meta.country_code}{cleaned[len(trunk):]}"
+    digits = cleaned[1:]
+    if not 2 <= len(digits) <= 15:
+        raise ListEntryError(f"'{raw}': a number range needs 2 to 15 digits after the +")
+    if not _has_country_code(digits):
+        raise ListEntryError(f"'{raw}' does not start with a country code")
+    return f"+{digits}*"
+
+
+def normalise_name_pattern(text: str) -> str:
+    """A display-name pattern: trimmed, inner spaces collapsed; must name something."""
+    raw = str(text)
+    pattern = " ".join(raw.split())
+    if any(ord(c) < 32 for c in raw.replace("\t", " ").replace("\n", " ")):
+        raise ListEntryError("a name pattern must not contain control characters")
+    if not pattern.replace("*", "").strip():
+        raise ListEntryError(f"name pattern '{pattern}' would match every caller — give part of a name, e.g. *Energie*")
+    if len(pattern) > MAX_PATTERN:
+        raise ListEntryError(f"name pattern is longer than {MAX_PATTERN} characters")
+    return pattern
+
+
+def normalise_value(kind: str, value: str, region: str = "DE") -> str:
+    if kind == "number":
+        return normalise_number(value, region)
+    if kind == "prefix":
+        return normalise_prefix(value, region)
+    if kind == "name":
+        return normalise_name_pattern(value)
+    raise ListEntryError(f"unknown kind of list entry {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def guess_kind(value: str) -> str:
+    """What the owner meant: a value starting like a number is a ``number``
+    (``prefix`` when it ends in ``*``); anything else is a ``name`` pattern."""
+    text = str(value).strip()
+    if text[:1] in "+(" or text[:1].isdigit():
+        return "prefix" if text.endswith("*") else "number"
+    return "name"
+
+
+def number_variants(number: str, region: str = "DE") -> tuple[str, ...]:
+    """The forms a number may be stored in: as typed, without separators, E.164,
+    and as telephone systems deliver it (``004930…``, ``4930…``, and ``030…``
+    when it is a number of ``region``)."""
+    raw = str(number).strip()
+    forms = [raw, _SEPARATORS.sub("", raw)]
+    try:
+        e164 = normalise_number(raw, region)
+    except ListEntryError:
+        e164 = None
+    if e164 is not None:
+        forms += [e164, "00" + e164[1:], e164[1:]]
+        parsed = phonenumbers.parse(e164)
+        if phonenumbers.region_code_for_number(parsed) == (region or "").upper():
+            national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+            forms.append(_SEPARATORS.sub("", national))
+    return tuple(dict.fromkeys(f for f in forms if f))
+
+
+def number_search_terms(text: str, region: str = "DE") -> tuple[list[str], list[str]]:
+    """How to look a typed number up in the call log: ``(exact, prefixes)``.
+
+    A complete, valid number gives its forms to match exactly (as typed,
+    without separators, E.164) and no prefixes; anything else gives prefixes
+    (as typed without separators, and in E.164 form when it starts with 00 or
+    the national 0) and no exact forms.
+    """
+    raw = str(text).strip()
+    cleaned = _SEPARATORS.sub("", raw)
+    international = "+" + cleaned[2:] if cleaned.startswith("00") else cleaned
+    try:
+        parsed = phonenumbers.parse(international, (region or "ZZ").upper())
+        if phonenumbers.is_valid_number(parsed):
+            return list(number_variants(raw, region)), []
+    except phonenumbers.NumberParseException:
+        pass
+    prefixes = [cleaned] if cleaned else [raw]
+    if international != cleaned:
+        prefixes.append(international)
+    elif re.match(r"^\d+$", cleaned):
+        meta = phonenumbers.PhoneMetadata.metadata_for_region((region or "").upper())
+        trunk = meta.national_prefix if meta is not None else None
+        if trunk and cleaned.startswith(trunk) and len(cleaned) > len(trunk):
+            prefixes.append(f"+{meta.country_code}{cleaned[len(trunk):]}")
+    return [], list(dict.fromkeys(p for p in prefixes if p))
+
+
+# --------------------------------------------------------------------------
+# Matching
+
+
+@dataclass(frozen=True)
+class ListMatch:
+    """The entry that decides a caller's treatment, and why (for the call log)."""
+
+    entry: ListEntry
+    reason: str
+
+    @property
+    def list(self) -> str:
+        return self.entry.list
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_regex(pattern: str) -> re.Pattern[str]:
+    parts = (re.escape(part) for part in " ".join(pattern.casefold().split()).split("*"))
+    return re.compile(".*".join(parts), re.DOTALL)
+
+
+def name_matches(pattern: str, display: str | None) -> bool:
+    """Case-insensitive match of a name pattern (``*`` = any text) on a whole display name."""
+    if not display or not display.strip():
+        return False
+    return _name_regex(pattern).fullmatch(" ".join(display.casefold().split())) is not None
+
+
+def _active(entry: ListEntry, now: datetime) -> bool:
+    if entry.removed_at is not None or not entry.confirmed:
+        return False
+    return entry.expires_at is None or parse_time(entry.expires_at) > now
+
+
+def match(
+    entries: Iterable[ListEntry], e164: str | None, display: str | None, now: datetime | None = None
+) -> ListMatch | None:
+    """The entry that applies to a caller with number ``e164`` and display name
+    ``display`` at ``now`` (default: the current time), or None. See the
+    module docstring for the precedence."""
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    number = (e164 or "").strip() or None
+    best: ListEntry | None = None
+    best_key: tuple[int, int, int, int] | None = None
+    for entry in entries:
+        if entry.kind == "number":
+            hit, specificity = number is not None and entry.value == number, (3, 0)
+        elif entry.kind == "prefix":
+            prefix = entry.value.rstrip("*")
+            hit, specificity = number is not None and number.startswith(prefix), (2, len(prefix))
+        elif entry.kind == "name":
+            hit, specificity = name_matches(entry.value, display), (1, 0)
+        else:
+            continue
+        if not hit or not _active(entry, now):
+            continue
+        key = (*specificity, 1 if entry.list == "allow" else 0, entry.id)
+        if best_key is None or key > best_key:
+            best, best_key = entry, key
+    if best is None:
+        return None
+    return ListMatch(best, describe(best))
+
+
+def _local_until(iso: str) -> str:
+    moment = parse_time(iso).astimezone()
+    if (moment.hour, moment.minute, moment.second) == (0, 0, 0):
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def describe(entry: ListEntry) -> str:
+    """``block: prefix +4930123* — 'Energie-Drückerkolonne' (manual, by anna, until 2027-01-01)``."""
+    what = f'name "{entry.value}"' if entry.kind == "name" else f"{entry.kind} {entry.value}"
+    details = [entry.source]
+    if entry.created_by:
+        details.append(f"by {entry.created_by}")
+    if entry.expires_at:
+        details.append(f"until {_local_until(entry.expires_at)}")
+    if not entry.confirmed:
+        details.append("not confirmed")
+    return f"{entry.list}: {what} — '{entry.reason}' ({', '.join(details)})"
+
+
+# --------------------------------------------------------------------------
+# Contacts: vCard and CSV
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One contact of an export: its name and phone numbers as written there."""
+
+    name: str | None
+    numbers: tuple[str, ...]
+    where: str  # "line 12" (vCard) or "row 3" (CSV), for messages
+
+    @property
+    def label(self) -> str:
+        return f"{self.where} ({self.name})" if self.name else self.where
+
+
+@dataclass(frozen=True)
+class ContactFile:
+    contacts: list[Contact]
+    skipped: list[str] = field(default_factory=list)  # "<where>: <why>"
+
+
+def read_contacts(path: str | Path) -> ContactFile:
+    """Contacts from a vCard (``.vcf``) or CSV export, chosen by content and extension."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CallbotError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise CallbotError(f"{path} is a directory — give the contacts file (.vcf or .csv)") from None
+    except OSError as exc:
+        raise CallbotError(f"cannot read {path}: {exc.strerror or exc}") from None
+    text = _decode(data)
+    if "BEGIN:VCARD" in text[:4096].upper() or path.suffix.lower() in (".vcf", ".vcard"):
+        return parse_vcard(text)
+    if path.suffix.lower() in (".csv", ".txt", ".tsv") or text.strip():
+        return parse_contacts_csv(text)
+    raise CallbotError(f"{path} is empty")
+
+
+def _decode(data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")  # German Windows/Excel exports
+
+
+# -- vCard -------------------------------------------------------------------
+
+_VCARD_SKIP_TYPES = {"fax", "pager"}
+
+
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    parts, current, quoted = [], [], False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == sep and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _vcard_lines(text: str) -> list[tuple[int, str]]:
+    """Logical lines with their first physical line number: unfolded (RFC 6350
+    folding, and vCard 2.1 quoted-printable soft line breaks)."""
+    out: list[tuple[int, str]] = []
+    for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
+        if out and line[:1] in (" ", "\t"):
+            out[-1] = (out[-1][0], out[-1][1] + line[1:])
+        elif out and out[-1][1].endswith("=") and "QUOTED-PRINTABLE" in out[-1][1].split(":", 1)[0].upper():
+            out[-1] = (out[-1][0], out[-1][1][:-1] + line)
+        else:
+            out.append((number, line))
+    return out
+
+
+def _vcard_unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
+
+
+def _first_outside_quotes(text: str, char: str) -> int:
+    quoted = False
+    for index, c in enumerate(text):
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            return index
+    return -1
+
+
+def _vcard_property(line: str) -> tuple[str, dict[str, list[str]], str] | None:
+    colon = _first_outside_quotes(line, ":")
+    if colon < 0:
+        return None
+    head, value = line[:colon], line[colon + 1:]
+    name, *raw_params = _split_outside_quotes(head, ";")
+    name = name.rsplit(".", 1)[-1].strip().upper()  # drop a group such as item1.
+    params: dict[str, list[str]] = {}
+    for raw in raw_params:
+        key, eq, val = raw.partition("=")
+        if not eq:  # vCard 2.1: TEL;CELL;VOICE:...
+            key, val = "TYPE", key
+        values = [v.strip().strip('"').lower() for v in val.split(",") if v.strip()]
+        params.setdefault(key.strip().upper(), []).extend(values)
+    if "quoted-printable" in params.get("ENCODING", []):
+        charset = (params.get("CHARSET") or ["utf-8"])[0]
+        try:
+            value = quopri.decodestring(value.encode("latin-1", "replace")).decode(charset, "replace")
+        except LookupError:
+            value = quopri.decodestring(value.encode("latin-1", "replace")).decode("utf-8", "replace")
+    return name, params, value
+
+
+def _tel_value(value: str) -> str:
+    value = value.strip()
+    if value.lower().startswith("tel:"):
+        value = value[4:].split(";", 1)[0]  # tel:+49-30-123;ext=5 → +49-30-123
+    return value.strip()
+
+
+def parse_vcard(text: str) -> ContactFile:
+    """Contacts of a vCard file (versions 2.1, 3.0 and 4.0): the name from FN
+    (else N, else ORG) and every TEL except fax and pager numbers."""
+    contacts: list[Contact] = []
+    skipped: list[str] = []
+    card: dict | None = None
+    for line_no, line in _vcard_lines(text):
+        if not line.strip():
+            continue
+        prop = _vcard_property(line)
+        if prop is None:
+            continue
+        name, params, value = prop
+        if name == "BEGIN" and value.strip().upper() == "VCARD":
+            card = {"line": line_no, "fn": None, "n": None, "org": None, "tels": []}
+            continue
+        if card is None:
+            continue
+        if name == "END" and value.strip().upper() == "VCARD":
+            full = card["fn"] or card["n"] or card["org"]
+            contact = Contact(full or None, tuple(card["tels"]), f"line {card['line']}")
+            if card["tels"]:
+                contacts.append(contact)
+            else:
+                skipped.append(f"{contact.label}: no phone number")
+            card = None
+        elif name == "FN":
+            card["fn"] = " ".join(_vcard_unescape(value).split()) or None
+        elif name == "N":
+            parts = [_vcard_unescape(p).strip() for p in re.split(r"(?<!\\);", value)]
+            family = parts[0] if parts else ""
+            given = " ".join(p for p in parts[1:3] if p)
+            card["n"] = " ".join(p for p in (given, family) if p) or None
+        elif name == "ORG":
+            card["org"] = " ".join(_vcard_unescape(re.split(r"(?<!\\);", value)[0]).split()) or None
+        elif name == "TEL":
+            types = {t for t in params.get("TYPE", [])}
+            if types & _VCARD_SKIP_TYPES:
+                continue
+            number = _tel_value(_vcard_unescape(value))
+            if number:
+                card["tels"].append(number)
+    if card is not None:
+        skipped.append(f"line {card['line']}: the card has no END:VCARD (file cut off?)")
+    if not contacts and not skipped:
+        raise CallbotError("no contacts found: the file has no BEGIN:VCARD … END:VCARD cards")
+    return ContactFile(contacts, skipped)
+
+
+# -- CSV -----------------------------------------------------------------------
+
+_FULL_NAME = {"name", "full name", "display name", "anzeigename", "vollständiger name", "kontakt", "contact",
+              "contact name", "kontaktname", "name des kontakts"}
+_GIVEN = {"first name", "given name", "vorname"}
+_MIDDLE = {"middle name", "additional name", "weitere vornamen", "zweiter vorname"}
+_FAMILY = {"last name", "family name", "surname", "nachname", "familienname"}
+_COMPANY = {"company", "organization", "organisation", "firma", "unternehmen", "organization 1 name",
+            "organisation 1 name", "organization name", "organisation name"}
+_PHONE_WORD = re.compile(
+    r"\b(phone|telephone|telefon\w*|tel|mobil\w*|mobile|handy|cell\w*|rufnummer|festnetz|privat tel\w*)\b"
+)
+_NOT_A_NUMBER = re.compile(r"\b(fax\w*|pager\w*|typ|type|label|bezeichnung|e ?mail\w*|art)\b")
+
+
+def _header_key(header: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", header.casefold()).split())
+
+
+def _classify(header: str) -> str | None:
+    key = _header_key(header)
+    for role, names in (("full", _FULL_NAME), ("given", _GIVEN), ("middle", _MIDDLE), ("family", _FAMILY),
+                        ("company", _COMPANY)):
+        if key in names:
+            return role
+    if _PHONE_WORD.search(key) and not _NOT_A_NUMBER.search(key):
+        return "phone"
+    return None
+
+
+def _sniff_delimiter(text: str) -> str:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+
+
+def parse_contacts_csv(text: str) -> ContactFile:
+    """Contacts of a CSV export (Google, Outlook, Thunderbird, Excel lists …).
+
+    The first non-empty row is the header. Name columns: "Name" / "Display
+    Name" / "Anzeigename", or "Vorname" + "Nachname" / "First Name" + "Last
+    Name", else "Firma" / "Company". Phone columns: every header naming a
+    phone ("Telefon", "Telefon geschäftlich", "Mobil", "Handy", "Phone",
+    "Mobile Phone", "Phone 1 - Value" …) except fax and pager; Google's
+    "a ::: b" holds several numbers in one cell.
+    """
+    text = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text), delimiter=_sniff_delimiter(text))
+    rows = [(n, row) for n, row in enumerate(reader, start=1)]
+    rows = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise CallbotError("the CSV file is empty")
+    header_no, header = rows[0]
+    roles = [_classify(h) for h in header]
+    if "phone" not in roles:
+        shown = ", ".join(h.strip() for h in header if h.strip())[:200]
+        raise CallbotError(
+            f"no phone column in the CSV header ({shown}) — the first row must name the columns, "
+            f"e.g. Name;Telefon;Mobil or Name,Phone,Mobile Phone"
+        )
+    contacts: list[Contact] = []
+    skipped: list[str] = []
+    for row_no, row in rows[1:]:
+        cells: dict[str, list[str]] = {}
+        for role, cell in zip(roles, row):
+            if role is not None and cell.strip():
+                cells.setdefault(role, []).append(" ".join(cell.split()))
+        name = (
+            (cells.get("full") or [None])[0]
+            or " ".join(cells.get("given", []) + cells.get("middle", []) + cells.get("family", []))
+            or (cells.get("company") or [None])[0]
+        )
+        numbers = [part.strip() for value in cells.get("phone", []) for part in value.split(":::") if part.strip()]
+        contact = Contact(name or None, tuple(dict.fromkeys(numbers)), f"row {row_no}")
+        if numbers:
+            contacts.append(contact)
+        else:
+            skipped.append(f"{contact.label}: no phone number")
+    return ContactFile(contacts, skipped)
+
+
+# -- planning an import ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedEntry:
+    """An allow entry to add for one number of one contact."""
+
+    number: str  # E.164
+    name: str | None
+    where: str
+
+    @property
+    def reason(self) -> str:
+        return f"contact: {self.name}" if self.name else "contact without a name"
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    add: list[PlannedEntry]
+    already: list[str]  # numbers already on the allow list (a re-import changes nothing)
+    skipped: list[str]  # "<where> (<name>): <why>"
+
+
+def plan_import(
+    contacts: ContactFile, existing: Iterable[ListEntry], region: str = "DE", now: datetime | None = None
+) -> ImportPlan:
+    """Which numbers of ``contacts`` to add to the allow list. Numbers already
+    allowed are left alone (so importing twice adds nothing); numbers on the
+    block list are skipped, never unblocked behind the owner's back."""
+    now = now or datetime.now(timezone.utc)
+    listed: dict[str, ListEntry] = {}
+    for entry in existing:
+        if entry.kind == "number" and entry.removed_at is None and (
+            entry.expires_at is None or parse_time(entry.expires_at) > now
+        ):
+            current = listed.get(entry.value)
+            if current is None or (entry.list == "block" and current.list != "block"):
+                listed[entry.value] = entry
+    plan = ImportPlan([], [], list(contacts.skipped))
+    seen: dict[str, Contact] = {}
+    for contact in contacts.contacts:
+        for raw in contact.numbers:
+            try:
+                number = normalise_number(raw, region)
+            except ListEntryError as exc:
+                plan.skipped.append(f"{contact.label}: {exc}")
+                continue
+            entry = listed.get(number)
+            if entry is not None and entry.list == "block":
+                plan.skipped.append(
+                    f"{contact.label}: {number} is on the block list (entry {entry.id}"
+                    f"{', suggested' if not entry.confirmed else ''}) — `callbot unblock {entry.id}` first"
+                )
+            elif entry is not None:
+                plan.already.append(f"{contact.label}: {number} (entry {entry.id})")
+            elif number in seen:
+                if seen[number] is not contact:
+                    plan.skipped.append(f"{contact.label}: {number} is already in {seen[number].label}")
+            else:
+                seen[number] = contact
+                plan.add.append(PlannedEntry(number, contact.name, contact.where))
+    return plan
+
+
+def entries_for_value(entries: Sequence[ListEntry], kind: str, value: str) -> list[ListEntry]:
+    """Entries with this kind and (normalised) value; names compare case-insensitively."""
+    if kind == "name":
+        key = value.casefold()
+        return [e for e in entries if e.kind == "name" and e.value.casefold() == key]
+    return [e for e in entries if e.kind == kind and e.value == value]
