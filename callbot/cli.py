@@ -300,6 +300,489 @@ def leads(config_path: Path, since: str | None, limit: int, as_json: bool) -> No
     out.print(table)
 
 
+# -- web -------------------------------------------------------------------------
+# `callbot web [--host H] [--port P]`: the review web page; `callbot web hash-password`.
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
+MIN_WEB_PASSWORD = 8
+
+
+def _web_bind_host(host: str, explicit: bool) -> str:
+    """The address to listen on; a wildcard only when given with --host (then warn)."""
+    import ipaddress
+
+    value = host.strip().strip("[]")
+    if value.lower() == "localhost":
+        value = "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise click.BadParameter(f"{host!r} is not an IP address; e.g. 127.0.0.1", param_hint="--host") from None
+    if ip.is_unspecified and not explicit:  # pragma: no cover - the config loader refuses it already
+        raise CallbotError(f"refusing to listen on {ip} (every network) unless given as --host {ip}")
+    if not ip.is_loopback:
+        where = "every network this computer is on" if ip.is_unspecified else f"the network at {ip}"
+        err.print("[yellow]warning:[/] " + escape(f"the web page is reachable from {where}; serve it through "
+                                                  f"an https reverse proxy and set [web] secure_cookies = true"),
+                  highlight=False)
+    return str(ip)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise CallbotError(f"cannot listen on {host}:{port}: {exc.strerror or exc} — is another "
+                               f"`callbot web` running? Choose another port with --port") from None
+
+
+@main.group("web", invoke_without_command=True)
+@config_option
+@click.option("--host", default="127.0.0.1",
+              help="Address to listen on (default: [web] host, else 127.0.0.1). 0.0.0.0 (every network) "
+                   "only when given here explicitly.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080,
+              help="Port to listen on (default: [web] port, else 8080).")
+@click.pass_context
+@handles_errors
+def web(ctx, config_path: Path, host: str, port: int) -> None:
+    """The review web page: calls, recordings, leads, caller lists and prompts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from click.core import ParameterSource
+
+    from callbot.config import WEB_PASSWORD_HASH_ENV, WEB_SECRET_ENV, load_config
+
+    config = load_config(config_path)
+    if not config.web.password_hash:
+        raise ConfigError(
+            ["web.password_hash: no password is set for the web page — run `callbot web hash-password`, "
+             f"then put the line it prints into config.toml as [web] password_hash = \"scrypt$…\", or set "
+             f"the environment variable {WEB_PASSWORD_HASH_ENV}"],
+            str(config.source or config_path),
+        )
+    explicit_host = ctx.get_parameter_source("host") == ParameterSource.COMMANDLINE
+    explicit_port = ctx.get_parameter_source("port") == ParameterSource.COMMANDLINE
+    bind = _web_bind_host(host if explicit_host else config.web.host, explicit_host)
+    port = port if explicit_port else config.web.port
+    _setup_logging(config.log.level)
+    _check_port_free(bind, port)
+
+    import uvicorn
+
+    from callbot.web.app import create_app
+
+    if not config.web.session_secret:
+        err.print("[yellow]note:[/] " + escape(f"no [web] session_secret (or {WEB_SECRET_ENV}) set: using a "
+                                               f"random one, so logins end when callbot web restarts"),
+                  highlight=False)
+    app = create_app(config)
+    shown = f"[{bind}]" if ":" in bind else bind
+    err.print(f"callbot web on http://{shown}:{port}/ — log in as {escape(config.web.user)}; Ctrl-C to stop",
+              highlight=False)
+    uvicorn.run(app, host=bind, port=port, log_level=config.log.level, server_header=False,
+                date_header=False, log_config=None)
+
+
+@web.command("hash-password")
+def web_hash_password() -> None:
+    """Ask for a new web password (hidden) and print its hash for [web] password_hash."""
+    from callbot.web.auth import hash_password
+
+    password = click.prompt("New web password", hide_input=True, confirmation_prompt="Repeat it",
+                            err=True)
+    if len(password) < MIN_WEB_PASSWORD:
+        err.print(f"[bold red]Error:[/] the password needs at least {MIN_WEB_PASSWORD} characters", highlight=False)
+        sys.exit(EXIT_USAGE)
+    encoded = hash_password(password)
+    click.echo(encoded)
+    err.print("Put it into config.toml under [web] as password_hash = \"…\" (the line above), or set "
+              "CALLBOT_WEB_PASSWORD_HASH='…' (single quotes: the hash contains $).", highlight=False,
+              markup=False)
+# -- end of web ------------------------------------------------------------------
+
+
+# -- lists and privacy -----------------------------------------------------------
+# Caller lists: `callbot allow | block | unblock | lists | suggest | import`.
+# Data protection: `callbot prune | forget | export`.
+
+
+def parse_until(value: str, now: datetime | None = None) -> datetime:
+    """When a list entry ends: '30d', '12h', '2w' from now, or an ISO date (the
+    entry ends at the start of that day, local time) or date-time."""
+    now = now or datetime.now(timezone.utc)
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        moment = now + timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: use e.g. 30d, 2w or 2027-01-01", param_hint="--until") from None
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        moment = moment.astimezone(timezone.utc)
+    if moment <= now:
+        raise click.BadParameter(f"{value!r} is not in the future", param_hint="--until")
+    return moment
+
+
+def _list_store(config_path: Path, *, create: bool = True):
+    """(config, Store) for the list and privacy commands; the log is created if
+    ``create`` (so lists can be filled before the bot's first call)."""
+    from callbot.config import load_config
+    from callbot.store import Store
+
+    config = load_config(config_path)
+    database = Path(config.storage.database)
+    if not create and not database.exists():
+        raise CallbotError(f"no call log yet at {database} — start the bot with `callbot run` first")
+    return config, Store(database, default_region=config.phone.default_region)
+
+
+def _login_name() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser() or None
+    except Exception:  # no login name (containers): the entry just says no one
+        return None
+
+
+def _when(iso: str | None) -> str:
+    """Local 'YYYY-MM-DD HH:MM', or just the date at midnight (how --until dates are stored)."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d" if (moment.hour, moment.minute, moment.second) == (0, 0, 0)
+                           else "%Y-%m-%d %H:%M")
+
+
+def _entry_status(entry, now: datetime) -> str:
+    if entry.removed_at is not None:
+        return f"removed {_when(entry.removed_at)}"
+    if entry.is_expired(now):
+        return "expired"
+    if not entry.confirmed:
+        return f"suggested — run `callbot block --accept {entry.id}`"
+    return "active"
+
+
+def _entry_what(entry) -> str:
+    return f'name "{entry.value}"' if entry.kind == "name" else f"{entry.kind} {entry.value}"
+
+
+def _add_to_list(which: str, config_path: Path, value: str | None, name: str | None, reason: str | None,
+                 until: str | None, by: str | None) -> None:
+    from callbot import lists
+
+    verb = "blocked" if which == "block" else "allowed"
+    if not value and not name:
+        raise click.UsageError("give a number, a number range ending in * (e.g. +4930123*) or --name PATTERN")
+    if not reason or not reason.strip():
+        raise click.UsageError(f"--reason is required: nothing is {verb} without a reason")
+    expires = parse_until(until) if until else None
+    config, store = _list_store(config_path)
+    region = config.phone.default_region
+    wanted = []
+    if value:
+        wanted.append(("prefix" if value.strip().endswith("*") else "number", value))
+    if name:
+        wanted.append(("name", name))
+    # Check every value before writing any.
+    normalised = []
+    for kind, raw in wanted:
+        try:
+            normalised.append((kind, lists.normalise_value(kind, raw, region)))
+        except lists.ListEntryError as exc:
+            raise click.BadParameter(str(exc), param_hint="--name" if kind == "name" else "NUMBER_OR_PREFIX") \
+                from None
+    with store:
+        current = store.list_entries()
+        for kind, clean in normalised:
+            replaced = lists.entries_for_value(current, kind, clean)
+            entry_id = store.add_list_entry(which, kind, clean, reason, created_by=by or _login_name(),
+                                            expires_at=expires).result(30)
+            entry = store.list_entry(entry_id)
+            until_text = f", until {_when(entry.expires_at)}" if entry.expires_at else ""
+            out.print(f"[green]✓[/] {verb} {escape(_entry_what(entry))} (entry {entry.id}): "
+                      f"{escape(entry.reason)}{until_text}", highlight=False, soft_wrap=True)
+            for old in replaced:
+                out.print(f"  replaces entry {old.id} ({escape(lists.describe(old))})", highlight=False,
+                          soft_wrap=True)
+
+
+@main.command()
+@click.argument("value", metavar="NUMBER_OR_PREFIX", required=False)
+@click.option("--reason", help="Why (required): shown in the call log whenever the entry applies.")
+@click.option("--name", "name", metavar="PATTERN", help="Also/instead allow callers whose shown name matches "
+              "(case-insensitive, * = any text).")
+@click.option("--until", help="Until when: 30d, 2w, or a date such as 2027-01-01 (default: for good).")
+@click.option("--by", help="Who decided (default: your login name).")
+@config_option
+@handles_errors
+def allow(value, reason, name, until, by, config_path) -> None:
+    """Let a number (or range ending in *) through to a person: see [handoff]."""
+    _add_to_list("allow", config_path, value, name, reason, until, by)
+
+
+@main.command()
+@click.argument("value", metavar="NUMBER_OR_PREFIX", required=False)
+@click.option("--reason", help="Why (required): shown in the call log whenever the entry applies.")
+@click.option("--name", "name", metavar="PATTERN", help="Also/instead block callers whose shown name matches "
+              "(case-insensitive, * = any text), e.g. '*Energie*'.")
+@click.option("--until", help="Until when: 30d, 2w, or a date such as 2027-01-01 (default: for good).")
+@click.option("--by", help="Who decided (default: your login name).")
+@click.option("--accept", "accept", type=int, metavar="ID", help="Accept suggestion ID (see `callbot suggest`).")
+@config_option
+@handles_errors
+def block(value, reason, name, until, by, accept, config_path) -> None:
+    """Block a number, a number range ending in * (+4930123*) or a shown name."""
+    if accept is None:
+        _add_to_list("block", config_path, value, name, reason, until, by)
+        return
+    if value or name or until:
+        raise click.UsageError("--accept takes only the id of a suggestion")
+    from callbot import lists
+
+    _, store = _list_store(config_path, create=False)
+    entry = store.list_entry(accept)
+    if entry is None:
+        raise CallbotError(f"no list entry with id {accept} — `callbot lists` shows them")
+    if entry.confirmed:
+        out.print(f"entry {accept} is already confirmed: {escape(lists.describe(entry))}", highlight=False,
+                  soft_wrap=True)
+        return
+    with store:
+        store.confirm_list_entry(accept).result(30)
+        entry = store.list_entry(accept)
+    out.print(f"[green]✓[/] accepted: {escape(lists.describe(entry))}", highlight=False, soft_wrap=True)
+
+
+@main.command()
+@click.argument("target", metavar="VALUE_OR_ID")
+@config_option
+@handles_errors
+def unblock(target: str, config_path: Path) -> None:
+    """Remove a block entry by number, range or name pattern — or any entry
+    (allow lists too, suggestions) by its id from `callbot lists`. The entry
+    stays in the history (`callbot lists --all`)."""
+    from callbot import lists
+
+    _, store = _list_store(config_path, create=False)
+    with store:
+        if re.fullmatch(r"[1-9]\d{0,8}", target.strip()):
+            entry_id = int(target)
+            entry = store.list_entry(entry_id)
+            if entry is None:
+                raise CallbotError(f"no list entry with id {entry_id} — `callbot lists` shows them")
+            if store.remove_list_entry(entry_id).result(30) == 0:
+                out.print(f"entry {entry_id} was already removed", highlight=False, soft_wrap=True)
+                return
+            what = "declined suggestion" if not entry.confirmed else "removed entry"
+            out.print(f"[green]✓[/] {what} {entry_id}: {escape(lists.describe(entry))}", highlight=False,
+                      soft_wrap=True)
+            return
+        count = store.remove_list_entry(("block", target)).result(30)
+    if not count:
+        raise CallbotError(f"{target} is not on the block list — `callbot lists` shows the entries")
+    out.print(f"[green]✓[/] {escape(target)} is no longer blocked ({count} entr{'y' if count == 1 else 'ies'} "
+              f"removed)", highlight=False, soft_wrap=True)
+
+
+def _entries_table(entries, title: str, now: datetime) -> Table:
+    table = Table(title=title)
+    for column in ("id", "list", "what", "reason", "source", "confirmed", "by", "added", "expires", "status"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(str(e.id), e.list, escape(_entry_what(e)), escape(e.reason), e.source,
+                      "yes" if e.confirmed else "no", escape(e.created_by or "—"), _when(e.created_at),
+                      _when(e.expires_at) or "never", escape(_entry_status(e, now)))
+    return table
+
+
+@main.command("lists")
+@click.option("--all", "show_all", is_flag=True, help="Also removed and expired entries (the history).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@config_option
+@handles_errors
+def lists_command(show_all: bool, as_json: bool, config_path: Path) -> None:
+    """The allow and block lists, with pending suggestions."""
+    from callbot.config import load_config
+
+    config = load_config(config_path)
+    entries = []
+    if Path(config.storage.database).exists():
+        _, store = _list_store(config_path, create=False)
+        entries = store.list_entries(include_removed=show_all, include_expired=show_all)
+    now = datetime.now(timezone.utc)
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps({**entry.to_json(), "status": _entry_status(entry, now)}, ensure_ascii=False))
+        return
+    if not entries:
+        out.print("no list entries — add some with `callbot block NUMBER --reason …`, `callbot allow …` or "
+                  "`callbot import contacts.vcf`", highlight=False, markup=False, soft_wrap=True)
+        return
+    out.print(_entries_table(entries, "Caller lists" + (" (with history)" if show_all else ""), now))
+
+
+@main.command()
+@click.option("--min", "min_calls", default=2, show_default=True, type=click.IntRange(1, 1000),
+              help="Cold calls from a number before it is suggested.")
+@config_option
+@handles_errors
+def suggest(min_calls: int, config_path: Path) -> None:
+    """Suggest blocking numbers whose calls were classified as cold calls."""
+    _, store = _list_store(config_path, create=False)
+    with store:
+        new = store.suggest_blocks(min_calls)
+        pending = [e for e in store.list_entries() if e.pending]
+    if not pending:
+        out.print(f"no suggestions: no unlisted number was classified as a cold call {min_calls} or more times",
+                  highlight=False, soft_wrap=True)
+        return
+    out.print(f"{len(new)} new suggestion(s); {len(pending)} waiting for you. They block nothing until you "
+              f"accept one with `callbot block --accept ID` (decline: `callbot unblock ID`).", highlight=False,
+              markup=False)
+    out.print(_entries_table(pending, "Suggested blocks", datetime.now(timezone.utc)))
+
+
+@main.command("import")
+@click.argument("path", metavar="CONTACTS_FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--by", help="Who imported (default: your login name).")
+@config_option
+@handles_errors
+def import_contacts(path: Path, by: str | None, config_path: Path) -> None:
+    """Allow your contacts: a vCard (.vcf) or CSV export (Google, Outlook, Thunderbird, Excel …).
+    Importing again adds only what is new."""
+    from callbot import lists
+
+    config, store = _list_store(config_path)
+    contacts = lists.read_contacts(path)
+    with store:
+        plan = lists.plan_import(contacts, store.list_entries(), config.phone.default_region)
+        if plan.add:
+            store.add_list_entries([
+                {"list": "allow", "kind": "number", "value": p.number, "reason": p.reason, "source": "imported",
+                 "created_by": by or _login_name()}
+                for p in plan.add
+            ]).result(120)
+    out.print(f"[green]✓[/] {len(plan.add)} number(s) from {len(contacts.contacts)} contact(s) in "
+              f"{escape(str(path))} added to the allow list", highlight=False, soft_wrap=True)
+    if plan.already:
+        out.print(f"  {len(plan.already)} already on the allow list (unchanged)", highlight=False, soft_wrap=True)
+    if plan.skipped:
+        err.print(f"[yellow]skipped {len(plan.skipped)}:[/]", highlight=False, soft_wrap=True)
+        for line in plan.skipped:
+            err.print(f"  • {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(0, 36500), help="Keep this many days (default: [retention] days).")
+@config_option
+@handles_errors
+def prune(days: int | None, config_path: Path) -> None:
+    """Delete recordings and transcripts older than [retention] days (run it daily)."""
+    from callbot import privacy
+    from callbot.config import load_config
+
+    config = load_config(config_path)
+    days = config.retention.days if days is None else days
+    if days == 0:
+        out.print("retention days = 0: everything is kept (give --days N to prune anyway)", highlight=False, soft_wrap=True)
+        return
+    if not Path(config.storage.database).exists():
+        out.print(f"no call log yet at {config.storage.database}: nothing to prune", highlight=False, soft_wrap=True)
+        return
+    _, store = _list_store(config_path, create=False)
+    with store:
+        report = privacy.prune(store, config.storage.recordings, days,
+                               keep_call_rows=config.retention.keep_call_rows)
+    since = _when(report.cutoff)
+    if report.keep_call_rows:
+        out.print(f"[green]✓[/] calls before {since}: {report.calls} call(s) pruned — {report.recordings} "
+                  f"recording(s) deleted, {report.transcripts} transcript(s), {report.turns} turn(s) and "
+                  f"{report.leads} lead(s) cleared; the calls and their decisions are kept", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"[green]✓[/] calls before {since}: {report.calls} call(s) deleted with {report.events} "
+                  f"event(s), {report.turns} turn(s), {report.leads} lead(s) and {report.recordings} "
+                  f"recording(s)", highlight=False, soft_wrap=True)
+    if report.missing:
+        out.print(f"  {report.missing} recording(s) were already gone", highlight=False, soft_wrap=True)
+    if report.problems:
+        err.print(f"[bold red]{len(report.problems)} problem(s)[/] (those calls were left as they are; run "
+                  f"prune again once fixed):", highlight=False, soft_wrap=True)
+        for problem in report.problems:
+            err.print(f"  • {problem}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(EXIT_FAILURE)
+
+
+@main.command()
+@click.argument("number")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@config_option
+@handles_errors
+def forget(number: str, yes: bool, config_path: Path) -> None:
+    """Erase everything about NUMBER: its calls, recordings, leads and list entries."""
+    from callbot import privacy
+
+    config, store = _list_store(config_path, create=False)
+    calls_found = store.call_ids_for_number(number)
+    entries = store.list_entries_for_number(number)
+    if not calls_found and not entries:
+        out.print(f"nothing stored about {escape(number)}", highlight=False, soft_wrap=True)
+        return
+    blocking = [e for e in entries if e.list == "block" and e.removed_at is None]
+    if not yes:
+        click.confirm(f"Erase {len(calls_found)} call(s) of {number} (with their recordings, transcripts and "
+                      f"leads) and {len(entries)} list entr{'y' if len(entries) == 1 else 'ies'} for good?",
+                      abort=True, err=True)
+    with store:
+        report = privacy.forget(store, config.storage.recordings, number)
+    out.print(f"[green]✓[/] erased {report.calls} call(s), {report.events} event(s), {report.turns} turn(s), "
+              f"{report.leads} lead(s), {report.recordings} recording(s) and {report.list_entries} list "
+              f"entr{'y' if report.list_entries == 1 else 'ies'} of {escape(number)}", highlight=False, soft_wrap=True)
+    if blocking:
+        out.print("  note: the number was blocked; it is screened like any unknown caller from now on",
+                  highlight=False, soft_wrap=True)
+    if report.problems:
+        err.print(f"[bold red]{len(report.problems)} problem(s)[/] (those calls were kept; run forget again "
+                  f"once fixed):", highlight=False, soft_wrap=True)
+        for problem in report.problems:
+            err.print(f"  • {problem}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(EXIT_FAILURE)
+
+
+@main.command()
+@click.argument("number")
+@click.argument("out_dir", metavar="OUTDIR", type=click.Path(file_okay=False, path_type=Path))
+@config_option
+@handles_errors
+def export(number: str, out_dir: Path, config_path: Path) -> None:
+    """Write everything stored about NUMBER into OUTDIR (calls.json and the recordings)."""
+    from callbot import privacy
+
+    config, store = _list_store(config_path, create=False)
+    path = privacy.export(store, config.storage.recordings, number, out_dir)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    missing = document["recordings"]["missing"]
+    out.print(f"[green]✓[/] wrote {escape(str(path))}: {len(document['calls'])} call(s), "
+              f"{len(document['list_entries'])} list entr{'y' if len(document['list_entries']) == 1 else 'ies'}, "
+              f"{len(document['recordings']['copied'])} recording(s) in {escape(str(out_dir / 'recordings'))}",
+              highlight=False, soft_wrap=True)
+    if missing:
+        out.print(f"  {len(missing)} recording(s) no longer exist: {escape(', '.join(missing))}", highlight=False,
+                  soft_wrap=True)
+# -- end of lists and privacy ----------------------------------------------------
+
+
 # -- demo ----------------------------------------------------------------------
 def bundled_prompts_dir() -> Path:
     here = Path.cwd() / "prompts"

@@ -37,22 +37,33 @@ __all__ = [
     "CallsConfig",
     "Config",
     "LogConfig",
+    "HandoffConfig",
     "SpeechConfig",
     "TurnsConfig",
     "TtsConfig",
+    "WEB_PASSWORD_HASH_ENV",
+    "WEB_SECRET_ENV",
+    "WebConfig",
     "PASSWORD_ENV",
     "PhoneConfig",
     "PromptsConfig",
     "SipConfig",
+    "RetentionConfig",
     "StorageConfig",
     "default_config",
     "load_config",
 ]
 
 PASSWORD_ENV = "CALLBOT_SIP_PASSWORD"
+WEB_PASSWORD_HASH_ENV = "CALLBOT_WEB_PASSWORD_HASH"
+WEB_SECRET_ENV = "CALLBOT_WEB_SECRET"
+WEB_SECRET_MIN = 32  # characters of a configured session secret
+_WEB_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 WITHHELD_MODES = ("announce", "reject")
 UNKNOWN_MODES = ("screen", "greet")
+BLOCKED_MODES = ("announce", "counter_offer")
+HANDOFF_MODES = ("ignore", "reject", "transfer")
 TRANSCRIPTION_MODES = ("required", "optional", "off")
 #: Model directory used when speech.model is not set, per prompt language
 #: (the names `callbot models install de|en` installs under data/models/).
@@ -98,6 +109,15 @@ class CallsConfig:
     withheld: str = "announce"  # "announce" or "reject" (433 Anonymity Disallowed)
     keep_withheld_evidence: bool = False  # store P-Asserted-Identity of withheld callers
     unknown: str = "screen"  # numbered callers: "screen" (ask who and why) or "greet" (hello, hang up)
+    blocked: str = "announce"  # blocked callers: "announce" (prompt `blocked`, hang up) or "counter_offer"
+    counter_offer_step: str = "ask_website"  # the script step where the counter-offer starts
+
+
+@dataclass(frozen=True)
+class HandoffConfig:
+    mode: str = "ignore"        # allowed/known callers: "ignore" (let the PBX ring on), "reject", "transfer"
+    reject_status: int = 486    # final status for mode = "reject" (400-699)
+    transfer_to: str = ""       # SIP URI for mode = "transfer", e.g. "sip:100@192.168.178.1"
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,13 @@ class PhoneConfig:
 class StorageConfig:
     database: Path
     recordings: Path
+    record: bool = True  # false: keep no audio of callers at all (and skip the recording notice)
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    days: int = 90               # recordings and transcripts older than this are deleted (`callbot prune`); 0 = keep
+    keep_call_rows: bool = True  # true: calls and their decision trail stay; false: old calls are deleted whole
 
 
 @dataclass(frozen=True)
@@ -148,6 +175,18 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"  # address `callbot web` listens on (an IP; 0.0.0.0 only via --host)
+    port: int = 8080
+    user: str = "owner"  # the login's name, recorded as who blocked/allowed a number
+    password_hash: str = field(default="", repr=False)  # scrypt$...; env CALLBOT_WEB_PASSWORD_HASH overrides
+    session_secret: str = field(default="", repr=False)  # signs the session cookie; env CALLBOT_WEB_SECRET overrides
+    secure_cookies: bool = False  # true when the page is served over https (reverse proxy)
+    session_hours: int = 12  # a login lasts this long
+    per_page: int = 50  # calls per page
+
+
+@dataclass(frozen=True)
 class Config:
     sip: SipConfig
     calls: CallsConfig
@@ -158,6 +197,9 @@ class Config:
     speech: SpeechConfig
     turns: TurnsConfig = TurnsConfig()
     tts: TtsConfig = TtsConfig()
+    handoff: HandoffConfig = HandoffConfig()
+    web: WebConfig = WebConfig()
+    retention: RetentionConfig = RetentionConfig()
     source: Path | None = None  # the file it came from
 
     def redacted(self) -> dict:
@@ -172,6 +214,8 @@ class Config:
             else:
                 out[f.name] = _plain(value)
         out["sip"]["password"] = "***" if self.sip.password else ""
+        out["web"]["password_hash"] = "***" if self.web.password_hash else ""
+        out["web"]["session_secret"] = "***" if self.web.session_secret else ""
         return out
 
 
@@ -187,13 +231,16 @@ _SECTIONS: dict[str, type] = {
     "prompts": PromptsConfig,
     "log": LogConfig,
     "speech": SpeechConfig,
+    "handoff": HandoffConfig,
     "turns": TurnsConfig,
     "tts": TtsConfig,
+    "web": WebConfig,
+    "retention": RetentionConfig,
 }
 _KNOWN_KEYS: dict[str, list[str]] = {
     name: [f.name for f in dataclasses.fields(cls)] for name, cls in _SECTIONS.items()
 }
-_SECRET_KEYS = {("sip", "password")}
+_SECRET_KEYS = {("sip", "password"), ("web", "password_hash"), ("web", "session_secret")}
 
 
 def default_config(base_dir: str | Path) -> Config:
@@ -208,6 +255,7 @@ def default_config(base_dir: str | Path) -> Config:
         log=LogConfig(),
         speech=SpeechConfig(model=base / DEFAULT_MODELS_DIR / DEFAULT_MODELS["de"]),
         tts=TtsConfig(cache=base / DEFAULT_PROMPT_CACHE),
+        web=WebConfig(),
         source=None,
     )
 
@@ -235,14 +283,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     prompts = _load_prompts(r, sections["prompts"], base)
     log = _load_log(r, sections["log"])
     speech = _load_speech(r, sections["speech"], base, prompts.language)
+    handoff = _load_handoff(r, sections["handoff"])
     turns = _load_turns(r, sections["turns"])
     tts = _load_tts(r, sections["tts"], base)
+    web = _load_web(r, sections["web"], env)
+    retention = _load_retention(r, sections["retention"])
 
     if r.problems:
         raise ConfigError(r.problems, str(source))
     return Config(
         sip=sip, calls=calls, phone=phone, storage=storage, prompts=prompts, log=log,
-        speech=speech, turns=turns, tts=tts, source=source,
+        speech=speech, turns=turns, handoff=handoff, tts=tts, web=web, retention=retention,
+        source=source,
     )
 
 
@@ -628,7 +680,22 @@ def _load_calls(r: _Reader, t: dict[str, Any]) -> CallsConfig:
             t, "calls", "keep_withheld_evidence", d.keep_withheld_evidence
         ),
         unknown=r.choice(t, "calls", "unknown", d.unknown, UNKNOWN_MODES),
+        blocked=r.choice(t, "calls", "blocked", d.blocked, BLOCKED_MODES),
+        counter_offer_step=r.string(t, "calls", "counter_offer_step", d.counter_offer_step, nonempty=True),
     )
+
+
+def _load_handoff(r: _Reader, t: dict[str, Any]) -> HandoffConfig:
+    d = HandoffConfig()
+    mode = r.choice(t, "handoff", "mode", d.mode, HANDOFF_MODES)
+    status = r.integer(t, "handoff", "reject_status", d.reject_status, 400, 699)
+    target = r.string(t, "handoff", "transfer_to", d.transfer_to).strip()
+    if target and not re.match(r"^sips?:[^\s@]+@[^\s]+$", target):
+        r.add(f'handoff.transfer_to: expected a SIP URI such as "sip:100@192.168.178.1", got {_describe(target)}')
+    elif mode == "transfer" and not target:
+        r.add('handoff.transfer_to: is empty but handoff.mode = "transfer" — give the SIP URI of the phone '
+              'or group that takes the calls, e.g. "sip:100@192.168.178.1"')
+    return HandoffConfig(mode=mode, reject_status=status, transfer_to=target)
 
 
 def _load_phone(r: _Reader, t: dict[str, Any]) -> PhoneConfig:
@@ -663,6 +730,19 @@ def _load_storage(r: _Reader, t: dict[str, Any], base: Path) -> StorageConfig:
     return StorageConfig(
         database=database if database is not None else base / DEFAULT_DATABASE,
         recordings=recordings if recordings is not None else base / DEFAULT_RECORDINGS,
+        record=r.boolean(t, "storage", "record", StorageConfig.record),
+    )
+
+
+#: Longest retention.days accepted (100 years).
+RETENTION_DAYS_MAX = 36500
+
+
+def _load_retention(r: _Reader, t: dict[str, Any]) -> RetentionConfig:
+    d = RetentionConfig()
+    return RetentionConfig(
+        days=r.integer(t, "retention", "days", d.days, 0, RETENTION_DAYS_MAX),
+        keep_call_rows=r.boolean(t, "retention", "keep_call_rows", d.keep_call_rows),
     )
 
 
@@ -789,3 +869,70 @@ def _load_tts(r: _Reader, t: dict[str, Any], base: Path) -> TtsConfig:
         engine=engine, voice=voice, speed=speed, piper_model=piper_model,
         cache=cache if cache is not None else base / DEFAULT_PROMPT_CACHE,
     )
+
+
+def _load_web(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> WebConfig:
+    from callbot.web.auth import check_password_hash  # standard library only
+
+    d = WebConfig()
+    s = "web"
+    host = d.host
+    raw_host = t.get("host", _MISSING)
+    if raw_host is not _MISSING:
+        host = _check_web_host(r, raw_host) or d.host
+    port = r.integer(t, s, "port", d.port, 1, 65535)
+    user = r.string(t, s, "user", d.user, nonempty=True).strip()
+    if "web.user" not in r.bad and not _WEB_USER.match(user):
+        r.add(f"web.user: {_describe(user)} is not a user name — use up to 64 letters, digits, "
+              f"'.', '_', '-' or '@', e.g. \"owner\"")
+        user = d.user
+
+    password_hash = r.string(t, s, "password_hash", d.password_hash).strip()
+    env_hash = (env.get(WEB_PASSWORD_HASH_ENV) or "").strip()
+    if env_hash:
+        password_hash = env_hash
+    if password_hash:
+        problem = check_password_hash(password_hash)
+        if problem:
+            origin = WEB_PASSWORD_HASH_ENV if env_hash else "web.password_hash"
+            r.add(f"{origin}: {problem} (the hash goes here, never the password itself)")
+            password_hash = ""
+
+    secret = r.string(t, s, "session_secret", d.session_secret)
+    env_secret = env.get(WEB_SECRET_ENV) or ""
+    if env_secret:
+        secret = env_secret
+    if secret and (len(secret) < WEB_SECRET_MIN or any(c.isspace() for c in secret)):
+        origin = WEB_SECRET_ENV if env_secret else "web.session_secret"
+        r.add(f"{origin}: must be at least {WEB_SECRET_MIN} characters without spaces — make one with "
+              f"python3 -c 'import secrets; print(secrets.token_urlsafe(32))', or leave it empty "
+              f"(then logins end whenever callbot web restarts)")
+        secret = ""
+
+    return WebConfig(
+        host=host,
+        port=port,
+        user=user,
+        password_hash=password_hash,
+        session_secret=secret,
+        secure_cookies=r.boolean(t, s, "secure_cookies", d.secure_cookies),
+        session_hours=r.integer(t, s, "session_hours", d.session_hours, 1, 24 * 31),
+        per_page=r.integer(t, s, "per_page", d.per_page, 10, 500),
+    )
+
+
+def _check_web_host(r: _Reader, value: Any) -> str | None:
+    if isinstance(value, str) and value.strip().lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        ip = None
+    if ip is None:
+        r.add(f'web.host: expected an IP address in quotes such as "127.0.0.1", got {_describe(value)}')
+        return None
+    if ip.is_unspecified:
+        r.add(f"web.host: {ip} would open the page to every network this computer is on — keep "
+              f'"127.0.0.1" here and, if you really mean it, start `callbot web --host {ip}` explicitly')
+        return None
+    return str(ip)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -174,3 +174,148 @@ def test_demo_places_a_withheld_and_a_numbered_call():
     assert result.returncode == 0, result.stderr
     assert "withheld_rejected" in result.stdout
     assert "answered" in result.stdout and "+493012345678" in result.stdout
+
+
+# -- caller lists and data protection -------------------------------------------------
+
+
+def _run(config, *args, input=None):
+    return CliRunner(env={"COLUMNS": "250"}).invoke(main, [*args, "--config", str(config)], input=input)
+
+
+def test_block_allow_lists_and_unblock(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    missing_reason = _run(config, "block", "030123*")
+    assert missing_reason.exit_code == 2 and "--reason is required" in missing_reason.output
+    bad = _run(config, "block", "+49 abc", "--reason", "x")
+    assert bad.exit_code == 2 and "'+49 abc' is not a phone number" in bad.output
+    past = _run(config, "block", "030123*", "--reason", "x", "--until", "2020-01-01")
+    assert past.exit_code == 2 and "not in the future" in past.output
+
+    blocked = _run(config, "block", "030 123*", "--reason", "Energie-Drückerkolonne", "--until", "2999-01-01",
+                   "--by", "anna")
+    assert blocked.exit_code == 0, blocked.output
+    assert "blocked prefix +4930123* (entry 1)" in blocked.output and (tmp_path / "calls.db").exists()
+    named = _run(config, "block", "--name", "*Energie*", "--reason", "shows this name", "--until", "30d")
+    assert named.exit_code == 0 and 'name "*Energie*"' in named.output
+    allowed = _run(config, "allow", "030 1234567", "--reason", "contact: Anna")
+    assert allowed.exit_code == 0 and "allowed number +49301234567" in allowed.output
+
+    listed = _run(config, "lists", "--json")
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert [(r["list"], r["kind"], r["value"], r["created_by"], r["status"]) for r in rows][0] == (
+        "block", "prefix", "+4930123*", "anna", "active")
+    assert [r["value"] for r in rows] == ["+4930123*", "*Energie*", "+49301234567"]
+    assert rows[0]["expires_at"].startswith("2998-12-31") or rows[0]["expires_at"].startswith("2999-01-01")
+    table = _run(config, "lists")
+    assert table.exit_code == 0 and "Energie-Drückerkolonne" in table.output
+
+    gone = _run(config, "unblock", "030123*")
+    assert gone.exit_code == 0 and "no longer blocked" in gone.output
+    again = _run(config, "unblock", "030123*")
+    assert again.exit_code == 1 and "not on the block list" in again.output
+    by_id = _run(config, "unblock", "3")  # any entry by id, allow entries too
+    assert by_id.exit_code == 0 and "removed entry 3" in by_id.output
+    assert _run(config, "unblock", "99").exit_code == 1
+    rows = [json.loads(line) for line in _run(config, "lists", "--json").output.splitlines()]
+    assert [r["value"] for r in rows] == ["*Energie*"]
+    history = [json.loads(line) for line in _run(config, "lists", "--all", "--json").output.splitlines()]
+    assert [r["status"].split()[0] for r in history] == ["removed", "active", "removed"]
+
+
+def test_suggest_and_accept(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    store = Store(tmp_path / "calls.db")
+    known = CallerFields(raw="<sip:03012345678@fritz.box>", display=None, number="+493012345678",
+                         dialled="03012345678", country=49, region="DE", type="fixed_line", description="Berlin",
+                         valid=True, withheld=False, number_source="From")
+    with store:
+        for _ in range(2):
+            call_id = store.start_call(known, None).result(5)
+            store.update_call(call_id, label="cold_call")
+    result = _run(config, "suggest")
+    assert result.exit_code == 0, result.output
+    assert "1 new suggestion" in result.output and "callbot block --accept 1" in result.output
+    rows = [json.loads(line) for line in _run(config, "lists", "--json").output.splitlines()]
+    assert rows[0]["source"] == "suggested" and rows[0]["confirmed"] is False
+    assert rows[0]["status"] == "suggested — run `callbot block --accept 1`"
+    assert "0 new suggestion" in _run(config, "suggest").output
+    accepted = _run(config, "block", "--accept", "1")
+    assert accepted.exit_code == 0 and "accepted: block: number +493012345678" in accepted.output
+    assert Store(tmp_path / "calls.db").active_list_entries()[0].value == "+493012345678"
+    assert "no suggestions" in _run(config, "suggest").output
+
+
+def test_import_contacts_twice(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    vcf = tmp_path / "contacts.vcf"
+    vcf.write_text("BEGIN:VCARD\nVERSION:3.0\nFN:Anna Müller\nTEL;TYPE=CELL:0171 1234567\nTEL;TYPE=WORK:030 12\n"
+                   " 3456\nEND:VCARD\nBEGIN:VCARD\nVERSION:3.0\nFN:Kaputt\nTEL:12\nEND:VCARD\n", encoding="utf-8")
+    first = _run(config, "import", str(vcf), "--by", "anna")
+    assert first.exit_code == 0, first.output
+    assert "2 number(s) from 2 contact(s)" in first.output and "line 8 (Kaputt): '12'" in first.output
+    rows = [json.loads(line) for line in _run(config, "lists", "--json").output.splitlines()]
+    assert [(r["value"], r["reason"], r["source"]) for r in rows] == [
+        ("+491711234567", "contact: Anna Müller", "imported"), ("+4930123456", "contact: Anna Müller", "imported")]
+    second = _run(config, "import", str(vcf))
+    assert "0 number(s)" in second.output and "2 already on the allow list" in second.output
+    assert _run(config, "import", str(tmp_path / "nope.csv")).exit_code == 1
+
+
+def _seed_old_call(tmp_path, days_ago: int) -> int:
+    from callbot.store import TurnFields
+
+    started = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    store = Store(tmp_path / "calls.db", clock=lambda: started)
+    known = CallerFields(raw="<sip:03012345678@fritz.box>", display=None, number="+493012345678",
+                         dialled="03012345678", country=49, region="DE", type="fixed_line", description="Berlin",
+                         valid=True, withheld=False, number_source="From")
+    with store:
+        call_id = store.start_call(known, None).result(5)
+        (tmp_path / "rec" / str(call_id)).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "rec" / str(call_id) / "02-purpose.wav").write_bytes(b"RIFF")
+        store.add_turn(call_id, TurnFields(seq=2, speaker="caller", started_at=started, duration=1.0,
+                                           field="purpose", text="Stromvertrag", recording=f"{call_id}/02-purpose.wav"))
+        store.update_call(call_id, transcript="Stromvertrag")
+        store.finish_call(call_id, "answered")
+    return call_id
+
+
+def test_prune_uses_the_configured_retention(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    assert "nothing to prune" in _run(config, "prune").output
+    old = _seed_old_call(tmp_path, 100)
+    recent = _seed_old_call(tmp_path, 10)
+    result = _run(config, "prune")  # default 90 days
+    assert result.exit_code == 0, result.output
+    assert "1 call(s) pruned — 1 recording(s) deleted" in result.output
+    assert not (tmp_path / "rec" / str(old)).exists() and (tmp_path / "rec" / str(recent)).exists()
+    assert "0 call(s) pruned" in _run(config, "prune").output
+    assert "1 call(s) pruned" in _run(config, "prune", "--days", "5").output
+    assert "everything is kept" in _run(config, "prune", "--days", "0").output
+
+
+def test_forget_asks_first(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    call_id = _seed_old_call(tmp_path, 1)
+    Store(tmp_path / "calls.db").add_list_entry("block", "number", "+493012345678", "x").result(5)
+    declined = _run(config, "forget", "030 12345678", input="n\n")
+    assert declined.exit_code == 1 and "Aborted" in declined.output
+    assert Store(tmp_path / "calls.db").call(call_id) is not None
+    done = _run(config, "forget", "030 12345678", input="y\n")
+    assert done.exit_code == 0, done.output
+    assert "erased 1 call(s)" in done.output and "1 list entry" in done.output and "was blocked" in done.output
+    assert Store(tmp_path / "calls.db").call(call_id) is None
+    assert "nothing stored" in _run(config, "forget", "+493012345678", "--yes").output
+
+
+def test_export_writes_a_folder(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    _seed_old_call(tmp_path, 1)
+    result = _run(config, "export", "+493012345678", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "1 call(s)" in result.output and "1 recording(s)" in result.output
+    data = json.loads((tmp_path / "out" / "calls.json").read_text(encoding="utf-8"))
+    assert data["calls"][0]["turns"][0]["text"] == "Stromvertrag"
+    refused = _run(config, "export", "+493012345678", str(tmp_path / "out"))
+    assert refused.exit_code == 1 and "not empty" in refused.output

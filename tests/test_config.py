@@ -733,3 +733,113 @@ def test_bad_tts_settings_are_each_reported(base):
     assert reported == ["tts.cache", "tts.engine", "tts.speed", "tts.voice", "tts.volume"], problems
     joined = "\n".join(problems)
     assert '"espeak-ng", "piper"' in joined and "80-400" in joined
+
+
+# --------------------------------------------------------------------------
+# [web]
+# --------------------------------------------------------------------------
+
+WEB_HASH = "scrypt$1024$8$1$c2FsdHNhbHRzYWx0$" + "A" * 43
+WEB_SECRET = "x" * 40
+
+
+def test_web_defaults(base):
+    web = load_config(write(base, ""), env={}).web
+    assert (web.host, web.port, web.user) == ("127.0.0.1", 8080, "owner")
+    assert (web.password_hash, web.session_secret) == ("", "")
+    assert (web.secure_cookies, web.session_hours, web.per_page) == (False, 12, 50)
+
+
+def test_web_settings_are_read(base):
+    web = load_config(write(base, f'[web]\nhost = "192.168.1.20"\nport = 8443\nuser = "anna"\n'
+                                  f'password_hash = "{WEB_HASH}"\nsession_secret = "{WEB_SECRET}"\n'
+                                  f"secure_cookies = true\nsession_hours = 2\nper_page = 100\n"), env={}).web
+    assert (web.host, web.port, web.user) == ("192.168.1.20", 8443, "anna")
+    assert (web.password_hash, web.session_secret) == (WEB_HASH, WEB_SECRET)
+    assert (web.secure_cookies, web.session_hours, web.per_page) == (True, 2, 100)
+    assert load_config(write(base, '[web]\nhost = "localhost"\n'), env={}).web.host == "127.0.0.1"
+
+
+def test_web_secrets_from_the_environment_win(base):
+    other = "scrypt$2048$8$1$c2FsdHNhbHRzYWx0$" + "B" * 43
+    env = {"CALLBOT_WEB_PASSWORD_HASH": other, "CALLBOT_WEB_SECRET": "y" * 32}
+    web = load_config(write(base, f'[web]\npassword_hash = "{WEB_HASH}"\n'), env=env).web
+    assert (web.password_hash, web.session_secret) == (other, "y" * 32)
+
+
+def test_web_secrets_are_not_in_repr_or_redacted(base):
+    cfg = load_config(write(base, f'[web]\npassword_hash = "{WEB_HASH}"\nsession_secret = "{WEB_SECRET}"\n'),
+                      env={})
+    for text in (repr(cfg), str(cfg), json.dumps(cfg.redacted())):
+        assert WEB_HASH not in text and WEB_SECRET not in text
+    assert cfg.redacted()["web"]["password_hash"] == "***"
+    assert cfg.redacted()["web"]["session_secret"] == "***"
+
+
+def test_web_plain_password_is_refused_without_echoing_it(base):
+    problem = only_problem(base, f'[web]\npassword_hash = "{SECRET}"\n')
+    assert problem.startswith("web.password_hash:") and "callbot web hash-password" in problem
+    assert SECRET not in problem
+    with pytest.raises(ConfigError) as info:
+        load_config(write(base, ""), env={"CALLBOT_WEB_PASSWORD_HASH": SECRET})
+    assert info.value.problems[0].startswith("CALLBOT_WEB_PASSWORD_HASH:")
+    assert SECRET not in str(info.value)
+
+
+def test_web_short_session_secret_is_refused_without_echoing_it(base):
+    problem = only_problem(base, '[web]\nsession_secret = "short-secret"\n')
+    assert problem.startswith("web.session_secret:") and "at least 32 characters" in problem
+    assert "short-secret" not in problem
+
+
+def test_web_wildcard_host_needs_the_command_line(base):
+    for host in ("0.0.0.0", "::"):
+        problem = only_problem(base, f'[web]\nhost = "{host}"\n')
+        assert problem.startswith("web.host:") and f"--host {host}" in problem
+
+
+def test_bad_web_settings_are_each_reported(base):
+    problems = problems_of(base, '[web]\nhost = "example.org"\nport = 0\nuser = "a b"\n'
+                                 'secure_cookies = "yes"\nsession_hours = 0\nper_page = 5000\nsecret = 1\n')
+    reported = sorted(p.split(":", 1)[0] for p in problems)
+    assert reported == ["web.host", "web.per_page", "web.port", "web.secret", "web.secure_cookies",
+                        "web.session_hours", "web.user"], problems
+
+
+# --------------------------------------------------------------------------
+# Data protection: storage.record and [retention]
+# --------------------------------------------------------------------------
+
+
+def test_retention_and_record_defaults(base):
+    from callbot.config import RetentionConfig
+
+    cfg = load_config(write(base, ""), env={})
+    assert cfg.storage.record is True
+    assert cfg.retention == RetentionConfig(days=90, keep_call_rows=True)
+    assert default_config(base).retention == cfg.retention
+
+
+def test_example_config_documents_retention(monkeypatch):
+    monkeypatch.chdir(REPO)
+    cfg = load_config("config.toml", env={})
+    assert cfg.storage.record is True
+    assert (cfg.retention.days, cfg.retention.keep_call_rows) == (90, True)
+
+
+def test_retention_and_record_are_read(base):
+    cfg = load_config(write(base, "[storage]\nrecord = false\n[retention]\ndays = 0\nkeep_call_rows = false\n"),
+                      env={})
+    assert cfg.storage.record is False
+    assert (cfg.retention.days, cfg.retention.keep_call_rows) == (0, False)
+    assert cfg.redacted()["retention"] == {"days": 0, "keep_call_rows": False}
+
+
+def test_bad_retention_settings_are_each_reported(base):
+    problems = problems_of(base, '[storage]\nrecord = "no"\n[retention]\ndays = -1\nkeep_call_rows = 1\nweeks = 2\n')
+    assert sorted(p.split(":", 1)[0] for p in problems) == [
+        "retention.days", "retention.keep_call_rows", "retention.weeks", "storage.record"]
+    assert any("expected an integer 0-36500" in p for p in problems)
+    assert any("write true or false without quotes" in p for p in problems)
+    assert any(p.startswith("retention.weeks: unknown key") for p in problems)
+    assert only_problem(base, "[retention]\ndays = 1.5\n").startswith("retention.days: expected an integer")
