@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +36,11 @@ ROW_WRITE_TIMEOUT = 2.0
 #: Polling step while the call rings (answer_delay), seconds.
 RING_POLL = 0.02
 #: Prompts the bot needs before it may take calls (the script adds its own).
-REQUIRED_PROMPTS = ("withheld", "hello")
+REQUIRED_PROMPTS = ("withheld", "hello", "blocked")
+#: How long a transfer waits for the REFER's answer and the new call's result.
+TRANSFER_TIMEOUT = 15.0
+#: The retention rule runs at start and then this often (seconds).
+PRUNE_INTERVAL = 24 * 3600.0
 #: The owner's script, per language: prompts/<language>/SCRIPT_FILE.
 SCRIPT_FILE = "script.toml"
 #: How long the end of a call waits for a caller turn's transcript.
@@ -156,20 +161,25 @@ class Bot:
         recognizer: Recognizer | None = None,
     ):
         self.config = config
-        self.store = store or Store(config.storage.database)
+        self.store = store or Store(config.storage.database, default_region=config.phone.default_region)
         self._prompts_injected = prompts is not None
         self.prompts = prompts or PromptLibrary.from_config(config, required=REQUIRED_PROMPTS)
         self.clock = clock or MonotonicClock()
         self.script: Script | None = None
         self._script_stamp: tuple | None = None
-        if config.calls.unknown == "screen":
+        if config.calls.unknown == "screen" or config.calls.blocked == "counter_offer":
             self._script_stamp = _stamp(script_path(config))
             self.script = load_owner_script(config, self.prompts)
+            if config.calls.blocked == "counter_offer" and config.calls.counter_offer_step not in self.script.steps:
+                raise ScriptError([f"calls.counter_offer_step: the script has no step named "
+                                   f"{config.calls.counter_offer_step!r}"], str(script_path(config)))
         self.turn_settings = TurnSettings(**dataclasses.asdict(config.turns))
         self.recognizer = recognizer
         self._recognizer_injected = recognizer is not None
         # Disk and transcript work for finished turns; never on the audio path.
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="callbot-io")
+        self._pruner_stop = threading.Event()
+        self._pruner: threading.Thread | None = None
         self.endpoint = SipEndpoint(sip_settings(config), self.handle_call)
 
     def start(self) -> None:
@@ -184,8 +194,32 @@ class Bot:
         except Exception:
             self.store.close()
             raise
+        self._pruner_stop.clear()
+        self._pruner = threading.Thread(target=self._prune_daily, name="callbot-retention", daemon=True)
+        self._pruner.start()
+
+    def _prune_daily(self) -> None:
+        """Apply the retention rule now and once a day (``[retention] days``)."""
+        from callbot.privacy import prune
+
+        retention = self.config.retention
+        while True:
+            if retention.days:
+                try:
+                    report = prune(self.store, self.config.storage.recordings, retention.days,
+                                   keep_call_rows=retention.keep_call_rows)
+                    if report.calls:
+                        log.info("retention: erased what was said in %d call(s) older than %d days "
+                                 "(%d recordings)", report.calls, retention.days, report.recordings)
+                    for problem in report.problems:
+                        log.warning("retention: %s", problem)
+                except Exception:
+                    log.exception("retention run failed; trying again in a day")
+            if self._pruner_stop.wait(PRUNE_INTERVAL):
+                return
 
     def stop(self) -> None:
+        self._pruner_stop.set()
         try:
             self.endpoint.stop()
         finally:
@@ -234,7 +268,11 @@ class Bot:
         calllog = _CallLog(self.store, self._insert_row(call, caller))
         outcome = "error"
         try:
-            decision = policy.decide(caller, self.config.calls.withheld, self.config.calls.unknown)
+            calls = self.config.calls
+            decision = policy.decide(
+                caller, calls.withheld, calls.unknown, listed=self._listed(caller),
+                blocked_mode=calls.blocked, handoff_mode=self.config.handoff.mode,
+            )
             calllog.event("decision", decision.rule, decision.reason)
             outcome = self._carry_out(call, decision, calllog)
         except Exception as exc:
@@ -244,6 +282,21 @@ class Bot:
                 call.hangup()
         finally:
             calllog.finish(outcome)
+
+    def _listed(self, caller: Caller) -> policy.Listed | None:
+        """The caller's allow/block entry, if any (withheld callers are never looked up)."""
+        if caller.withheld:
+            return None
+        try:
+            from callbot.lists import match
+        except ImportError:  # lists not available in this build
+            return None
+        try:
+            found = match(self.store.active_list_entries(), caller.e164 or caller.number, caller.display_name)
+        except Exception:  # a list problem must not cost the call: screen instead, and say why
+            log.exception("caller lists could not be read; treating the caller as unknown")
+            return None
+        return None if found is None else policy.Listed(found.entry.list, found.reason)
 
     def _insert_row(self, call: IncomingCall, caller: Caller) -> int | None:
         fields = caller_fields(caller, self.config.calls.keep_withheld_evidence)
@@ -259,6 +312,22 @@ class Bot:
             call.reject(policy.ANONYMITY_DISALLOWED)
             calllog.event("sip", "reject", f"{policy.ANONYMITY_DISALLOWED} Anonymity Disallowed sent, not answered")
             return "withheld_rejected"
+        if decision.action is Action.HANDOFF_REJECT:
+            status = self.config.handoff.reject_status
+            call.reject(status)
+            calllog.event("handoff", "reject", f"{status} sent, not answered: the PBX moves on")
+            return "rejected"
+        if decision.action is Action.HANDOFF_IGNORE:
+            calllog.event("handoff", "ignore", "not answered: the PBX keeps ringing the other phones")
+            deadline = call.received_at + self.config.sip.max_call_duration
+            while not call.cancelled and time.monotonic() < deadline:
+                time.sleep(RING_POLL * 5)
+            if not call.cancelled:
+                call.hangup()  # 480: nobody took it within the maximum call length
+                calllog.event("sip", "timeout", "nobody took the call; 480 sent")
+                return "timeout"
+            calllog.event("sip", "cancel", "the caller was taken elsewhere or gave up (CANCEL)")
+            return "handed_off"
 
         if not self._ring(call):
             calllog.event("sip", "cancel", "caller hung up before the bot answered (CANCEL → 487)")
@@ -268,6 +337,17 @@ class Bot:
         calllog.event("sip", "answer", f"200 OK after {1000 * (time.monotonic() - call.received_at):.0f} ms")
 
         if decision.action is Action.SCREEN:
+            return self._screen(call, calllog)
+        if decision.action is Action.COUNTER_BLOCKED:
+            return self._screen(call, calllog, start=self.config.calls.counter_offer_step)
+        if decision.action is Action.HANDOFF_TRANSFER:
+            result = call.transfer(self.config.handoff.transfer_to, timeout=TRANSFER_TIMEOUT)
+            calllog.event("handoff", "transfer", result.describe())
+            if result.succeeded:
+                return "transferred"
+            if not call.active:
+                return "caller_hung_up"
+            calllog.event("handoff", "fallback", "transfer failed: screening the caller instead")
             return self._screen(call, calllog)
 
         prompt = self.prompts.get(decision.prompt)
@@ -282,11 +362,14 @@ class Bot:
             return "timeout"
         if not playback.completed or ended_by == "caller":
             return "caller_hung_up"
-        return "withheld_rejected" if decision.action is Action.ANNOUNCE_WITHHELD else "answered"
+        return {Action.ANNOUNCE_WITHHELD: "withheld_rejected", Action.ANNOUNCE_BLOCKED: "blocked"}.get(
+            decision.action, "answered")
 
-    def _screen(self, call: IncomingCall, calllog: _CallLog) -> str:
+    def _screen(self, call: IncomingCall, calllog: _CallLog, start: str | None = None) -> str:
         """Run the owner's script: say, listen (record + transcribe), branch, hang up."""
-        runner = ScriptRunner(self.script, CallContext(recording=True, language=self.config.prompts.language))
+        recording = self.config.storage.record
+        runner = ScriptRunner(self.script, CallContext(recording=recording, language=self.config.prompts.language),
+                              start=start)
         conversation = Conversation(call, self.clock, self.prompts, self.turn_settings, self.recognizer)
         saved: list[Future] = []
         logged = 0
@@ -356,7 +439,7 @@ class Bot:
                           confidence: float | None, lead: bool) -> None:
         """Runs on the I/O worker: write the WAV, log the turn (and the lead)."""
         recording = None
-        if heard.audio and calllog.call_id is not None:
+        if heard.audio and calllog.call_id is not None and self.config.storage.record:
             relative = Path(str(calllog.call_id)) / f"{seq:02d}-{heard.field}.wav"
             target = Path(self.config.storage.recordings) / relative
             try:

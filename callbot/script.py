@@ -709,10 +709,14 @@ class ScriptRunner:
     If the caller hangs up, simply stop calling the runner.
     """
 
-    def __init__(self, script: Script, context: CallContext):
+    def __init__(self, script: Script, context: CallContext, start: str | None = None):
+        """``start``: begin at this step instead of the script's start (e.g. the counter-offer)."""
+        if start is not None and start not in script.steps:
+            raise ScriptError([f"no step named {start!r}{_did_you_mean(start, list(script.steps))}"],
+                              str(script.path or "script.toml"))
         self.script = script
         self.context = context
-        self._current = script.start
+        self._current = start or script.start
         self._pending: Action | None = None
         self._visited = 0
         self._trace: list[TraceEntry] = []

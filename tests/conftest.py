@@ -47,6 +47,7 @@ SHORT_PROMPTS = {
     "take_message": (0.8, 1850),
     "goodbye": (0.6, 1320),
     "no_response": (0.7, 2000),
+    "blocked": (1.0, 2150),
 }
 
 
