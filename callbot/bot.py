@@ -41,6 +41,8 @@ REQUIRED_PROMPTS = ("withheld", "hello", "blocked")
 TRANSFER_TIMEOUT = 15.0
 #: The retention rule runs at start and then this often (seconds).
 PRUNE_INTERVAL = 24 * 3600.0
+#: How long stopping waits for a retention run in progress.
+PRUNER_JOIN_TIMEOUT = 60.0
 #: The owner's script, per language: prompts/<language>/SCRIPT_FILE.
 SCRIPT_FILE = "script.toml"
 #: How long the end of a call waits for a caller turn's transcript.
@@ -223,6 +225,8 @@ class Bot:
         try:
             self.endpoint.stop()
         finally:
+            if self._pruner is not None:
+                self._pruner.join(PRUNER_JOIN_TIMEOUT)  # a running prune finishes its writes first
             self._io.shutdown(wait=True)
             close = getattr(self.recognizer, "close", None)
             if close and not self._recognizer_injected:
@@ -401,6 +405,11 @@ class Bot:
                 outcome = action.outcome
                 break
         self._log_trace(calllog, runner, logged)
+        if outcome == "message_taken" and self.config.handoff.genuine == "transfer" and call.active:
+            result = call.transfer(self.config.handoff.transfer_to, timeout=TRANSFER_TIMEOUT)
+            calllog.event("handoff", "transfer", f"genuine caller: {result.describe()}")
+            if result.succeeded:
+                outcome = "transferred"
         ended_by = call.ended_by or "bot"
         if call.active:
             call.hangup()
@@ -410,6 +419,8 @@ class Bot:
         calllog.event("hangup", ended_by, _HANGUP_REASONS.get(ended_by, ended_by))
         if ended_by in ("rtp_timeout", "max_duration"):
             return "timeout"
+        if ended_by == "transfer":
+            return outcome
         if outcome is None or ended_by == "caller":
             return "caller_hung_up"
         return outcome
@@ -498,6 +509,7 @@ def _describe_turn(turn: CallerTurn) -> str:
 _HANGUP_REASONS = {
     "bot": "bot sent BYE after the prompt",
     "caller": "caller sent BYE",
+    "transfer": "bot handed the call to a person (REFER) and left",
     "rtp_timeout": "no RTP from the caller within sip.rtp_timeout",
     "max_duration": "call reached sip.max_call_duration",
 }

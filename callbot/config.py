@@ -64,6 +64,7 @@ WITHHELD_MODES = ("announce", "reject")
 UNKNOWN_MODES = ("screen", "greet")
 BLOCKED_MODES = ("announce", "counter_offer")
 HANDOFF_MODES = ("ignore", "reject", "transfer")
+GENUINE_MODES = ("message", "transfer")
 TRANSCRIPTION_MODES = ("required", "optional", "off")
 #: Model directory used when speech.model is not set, per prompt language
 #: (the names `callbot models install de|en` installs under data/models/).
@@ -118,6 +119,7 @@ class HandoffConfig:
     mode: str = "ignore"        # allowed/known callers: "ignore" (let the PBX ring on), "reject", "transfer"
     reject_status: int = 486    # final status for mode = "reject" (400-699)
     transfer_to: str = ""       # SIP URI for mode = "transfer", e.g. "sip:100@192.168.178.1"
+    genuine: str = "message"    # screened genuine callers (script outcome message_taken): "message" or "transfer"
 
 
 @dataclass(frozen=True)
@@ -695,7 +697,11 @@ def _load_handoff(r: _Reader, t: dict[str, Any]) -> HandoffConfig:
     elif mode == "transfer" and not target:
         r.add('handoff.transfer_to: is empty but handoff.mode = "transfer" — give the SIP URI of the phone '
               'or group that takes the calls, e.g. "sip:100@192.168.178.1"')
-    return HandoffConfig(mode=mode, reject_status=status, transfer_to=target)
+    genuine = r.choice(t, "handoff", "genuine", d.genuine, GENUINE_MODES)
+    if genuine == "transfer" and not target and mode != "transfer":
+        r.add('handoff.transfer_to: is empty but handoff.genuine = "transfer" — give the SIP URI of the phone '
+              'or group that takes genuine callers, e.g. "sip:100@192.168.178.1"')
+    return HandoffConfig(mode=mode, reject_status=status, transfer_to=target, genuine=genuine)
 
 
 def _load_phone(r: _Reader, t: dict[str, Any]) -> PhoneConfig:

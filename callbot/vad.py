@@ -227,18 +227,6 @@ class TurnSegmenter:
         """True between ``SPEECH_STARTED`` and the end of the turn."""
         return self.state in (VadState.SPEAKING, VadState.STOPPING)
 
-    def turn_audio_so_far(self) -> bytes:
-        """Audio of the turn under way, pre-roll included; ``b""`` before a turn starts.
-
-        Lets a streaming recognizer start as soon as :attr:`TurnEvent.SPEECH_STARTED`
-        fires; afterwards feed it each new frame.
-        """
-        if self.turn is not None:
-            return self.turn.audio
-        if self.segmenter.turn_started_at is None:
-            return b""
-        return self._audio_since_pre_roll()
-
     # ------------------------------------------------------------------ input
 
     def prime(self, chunks: Iterable[tuple[float, bool]]) -> list[TurnEvent]:

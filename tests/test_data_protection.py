@@ -63,7 +63,7 @@ def test_the_running_bot_applies_the_retention_rule(tmp_path, short_prompts):
     store.close()
     with running_bot(config) as bot:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and wav.exists():
+        while time.monotonic() < deadline and (wav.exists() or bot.store.call(call_id).transcript):
             time.sleep(0.05)
         row = bot.store.call(call_id)
         [turn] = bot.store.turns(call_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def caller_audio(plan, voice) -> tuple[bytes, list[tuple[float, float]]]:
     return pcm, spans
 
 
-def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", hold_ms=None):
+def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", hold_ms=None, handoff=None):
     pcm, _ = caller_audio(plan, voice)
     pcap = tmp_path / "caller.pcap"
     write_rtp_pcap(pcap, pcm)
@@ -91,6 +92,8 @@ def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", h
     with Kamailio(tmp_path / "kamailio") as kam, RtpSink() as sink:
         config = loopback_config(tmp_path, short_prompts, unknown="screen", register=True, server="127.0.0.1",
                                  port=kam.port, username="callbot", password="")
+        if handoff is not None:
+            config = replace(config, handoff=replace(config.handoff, **handoff))
         from callbot.bot import Bot
 
         bot = Bot(config, recognizer=CannedRecognizer(*texts))
@@ -192,3 +195,15 @@ def test_caller_hanging_up_mid_script_keeps_everything_heard(tmp_path, short_pro
     for t in heard:
         assert (Path(config.storage.recordings) / t.recording).exists()
     assert row.person == "Thomas Müller"
+
+
+def test_a_genuine_caller_can_be_transferred_to_a_person_after_the_script(tmp_path, short_prompts, voice):
+    plan = [("bot", OPENING), ("caller", "identity"), ("bot", ["ask_purpose"]), ("caller", "genuine_purpose"),
+            ("bot", ["take_message", "goodbye"])]
+    row, turns, events, leads, played, _ = run_plan(
+        tmp_path, short_prompts, voice, plan, [TEXT["identity"], TEXT["genuine_purpose"]],
+        scenario="uac_play_refer", handoff={"genuine": "transfer", "transfer_to": "sip:100@127.0.0.1:5099"})
+    assert_played(played, OPENING + ["ask_purpose", "take_message", "goodbye"])
+    assert row.outcome == "transferred" and row.label == "genuine"
+    transfer = [e for e in events if (e.kind, e.rule) == ("handoff", "transfer")][0]
+    assert "genuine caller" in transfer.reason and "answered 200" in transfer.reason

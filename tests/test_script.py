@@ -687,39 +687,10 @@ class CannedRecognizer:
         return Stream()
 
 
-def test_the_runner_drives_a_conversation_on_a_fake_call():
-    clock = FakeClock()
-    # identity: silent once, then speaks; purpose; website; contact details
-    call = ScriptedCaller(clock, [False, True, True, True, True])
-    recognizer = CannedRecognizer(["hier ist schmidt", COLD, "nein haben wir nicht", "null eins sieben"])
-    conversation = Conversation(call, clock, FakePrompts(), TurnSettings(), recognizer)
-    runner = ScriptRunner(DE, CallContext(recording=True))
-    while True:
-        action = runner.next_action()
-        if isinstance(action, Say):
-            conversation.say(action.prompt)
-            runner.said()
-        elif isinstance(action, Listen):
-            turn = conversation.listen(action.field)
-            text = turn.transcript.result().text if turn.transcript is not None else None
-            runner.heard(action.field, text, silent=turn.end_reason == "no_speech")
-        else:
-            call.hangup()
-            break
-    assert action == Hangup("bye_countered", "cold_call_countered")
-    bot = [t.prompt_id for t in conversation.turns if hasattr(t, "prompt_id")]
-    caller = [(t.field, t.end_reason) for t in conversation.turns if hasattr(t, "field")]
-    assert bot == ["greeting", "recording_notice", "ask_identity", "still_there", "ask_purpose",
-                   "ask_website", "offer", "offer_thanks", "goodbye"]
-    assert caller == [("identity", "no_speech"), ("identity_again", "speech_stopped"),
-                      ("purpose", "speech_stopped"), ("website_answer", "speech_stopped"),
-                      ("contact_details", "speech_stopped")]
-    assert runner.leads == {"contact_details": "null eins sieben"}
-    assert call.hung_up_by_bot_at is not None
-
-
 def drive(script, answers, recording, language):
-    """Run a whole call of the script on a fake call: audio, turn-taking and canned transcripts."""
+    """Run a whole call of the script on a fake call: audio, turn-taking and canned transcripts.
+
+    Returns the runner, the final Hangup, the conversation and the fake call."""
     clock = FakeClock()
     call = ScriptedCaller(clock, [a is not None for a in answers])
     recognizer = CannedRecognizer([a for a in answers if a is not None])
@@ -736,7 +707,23 @@ def drive(script, answers, recording, language):
             runner.heard(action.field, text, silent=turn.end_reason == "no_speech")
         else:
             call.hangup()
-            return runner, action
+            return runner, action, conversation, call
+
+
+def test_the_runner_drives_a_conversation_on_a_fake_call():
+    # identity: silent once, then speaks; purpose; website; contact details
+    answers = [None, "hier ist schmidt", COLD, "nein haben wir nicht", "null eins sieben"]
+    runner, action, conversation, call = drive(DE, answers, recording=True, language="de")
+    assert action == Hangup("bye_countered", "cold_call_countered")
+    bot = [t.prompt_id for t in conversation.turns if hasattr(t, "prompt_id")]
+    caller = [(t.field, t.end_reason) for t in conversation.turns if hasattr(t, "field")]
+    assert bot == ["greeting", "recording_notice", "ask_identity", "still_there", "ask_purpose",
+                   "ask_website", "offer", "offer_thanks", "goodbye"]
+    assert caller == [("identity", "no_speech"), ("identity_again", "speech_stopped"),
+                      ("purpose", "speech_stopped"), ("website_answer", "speech_stopped"),
+                      ("contact_details", "speech_stopped")]
+    assert runner.leads == {"contact_details": "null eins sieben"}
+    assert call.hung_up_by_bot_at is not None
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -746,7 +733,7 @@ def test_every_branch_is_taken_on_a_fake_call(language, capsys):
     taken: set[tuple[str, int]] = set()
     outcomes = set()
     for answers, recording in BEHAVIOURS[language]:
-        runner, hangup = drive(script, answers, recording, language)
+        runner, hangup, _, _ = drive(script, answers, recording, language)
         taken |= runner.taken_branches
         outcomes.add(hangup.outcome)
     branches = set(script.branches())
