@@ -57,6 +57,7 @@ def write_config(work: Path, kam: Kamailio, prompts: Path) -> Path:
         f'database = "{work}/calls.db"\nrecordings = "{work}/recordings"\n'
         "[prompts]\n"
         f'dir = "{prompts}"\nlanguage = "de"\n'
+        '[speech]\ntranscription = "off"\n'
         '[log]\nlevel = "warning"\n'
     )
     return config
@@ -138,7 +139,8 @@ def main() -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
                 if not kam.wait_registered("callbot", timeout=20):
-                    print("bot did not register", file=sys.stderr)
+                    bot.terminate()
+                    print("bot did not register:", bot.communicate(timeout=10)[1][-2000:], file=sys.stderr)
                     return 1
                 time.sleep(1.0)
                 idle0, t0 = cpu_seconds(bot.pid), time.monotonic()

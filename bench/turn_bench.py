@@ -38,7 +38,12 @@ ANSWERS = (
     "Guten Tag, mein Name ist Thomas Müller von der Firma Vergleichsportal.",
     "Ich möchte Ihnen ein Angebot für Ihren Strom machen.",
 )
-PROMPTS = {"withheld": 2.0, "hello": 1.5, "ask_identity": 2.0, "ask_purpose": 1.5, "goodbye": 1.0}
+#: Stand-in prompts (tones) for every prompt the default script uses.
+PROMPTS = {"withheld": 2.0, "hello": 1.5, "blocked": 1.0, "greeting": 0.8, "recording_notice": 0.8,
+           "ask_identity": 1.2, "ask_purpose": 1.5, "still_there": 0.6, "ask_website": 0.8, "offer": 1.5,
+           "offer_thanks": 0.8, "alternative": 1.0, "take_message": 1.0, "goodbye": 1.0, "no_response": 1.0}
+OPENING = ("greeting", "recording_notice", "ask_identity")
+PROMPT_GAP = 0.08  # between prompts said back to back
 REACTION = 0.7
 END_SILENCE = 0.8
 
@@ -63,14 +68,15 @@ def tone(seconds, freq):
 def timeline(work):
     first, second = (espeak_pcm(t, work / f"a{i}.wav") for i, t in enumerate(ANSWERS))
     spans, pcm, t = [], b"", 0.0
-    for gap, utterance in ((PROMPTS["ask_identity"] + REACTION, first),
+    opening = sum(PROMPTS[p] + PROMPT_GAP for p in OPENING)
+    for gap, utterance in ((opening + REACTION, first),
                            (END_SILENCE + PROMPTS["ask_purpose"] + REACTION + 0.3, second)):
         pcm += bytes(int(gap * SAMPLE_RATE) * 2)
         t += gap
         pcm += utterance
         spans.append((t, t + len(utterance) / 2 / SAMPLE_RATE))
         t = spans[-1][1]
-    pcm += bytes(int((END_SILENCE + PROMPTS["goodbye"] + 2.0) * SAMPLE_RATE) * 2)
+    pcm += bytes(int((END_SILENCE + PROMPTS["take_message"] + PROMPTS["goodbye"] + 2.0) * SAMPLE_RATE) * 2)
     return pcm, spans
 
 
@@ -87,7 +93,13 @@ def prompt_runs(packets):
             last = p.arrival
     if start is not None:
         runs.append((start, last))
-    return runs
+    merged = []  # prompts said back to back count as one time the bot talks
+    for begin, end in runs:
+        if merged and begin - merged[-1][1] < 0.3:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((begin, end))
+    return merged
 
 
 def main() -> int:
@@ -106,10 +118,12 @@ def main() -> int:
         prompts.mkdir(parents=True)
         for i, (prompt_id, seconds) in enumerate(PROMPTS.items()):
             write_wav(prompts / f"{prompt_id}.wav", tone(seconds, 440 + 110 * i))
+        (prompts / "script.toml").write_text((REPO / "prompts" / "de" / "script.toml").read_text())
         pcm, spans = timeline(work)
         pcap = work / "caller.pcap"
         write_rtp_pcap(pcap, pcm)
         latencies, gaps, lost, turns = [], [], 0, 0
+        by_turn: dict[int, list[float]] = {}
         with Kamailio(work / "kamailio") as kam:
             config = work / "config.toml"
             config.write_text(
@@ -124,7 +138,8 @@ def main() -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
                 if not kam.wait_registered("callbot", timeout=60):
-                    print("bot did not register", file=sys.stderr)
+                    bot.terminate()
+                    print("bot did not register:", bot.communicate(timeout=10)[1][-2000:], file=sys.stderr)
                     return 1
                 for round_no in range(args.rounds):
                     with RtpSink() as sink:
@@ -145,8 +160,10 @@ def main() -> int:
                             lost += 1
                             continue
                         t0 = runs[0][0]
-                        for (_, speech_end), nxt in zip(spans, runs[1:]):
-                            latencies.append((nxt[0] - (t0 + speech_end)) * 1000)
+                        for index, ((_, speech_end), nxt) in enumerate(zip(spans, runs[1:])):
+                            latency = (nxt[0] - (t0 + speech_end)) * 1000
+                            latencies.append(latency)
+                            by_turn.setdefault(index, []).append(latency)
                             turns += 1
                 # Transcripts arrive after the calls (the decoder yields the CPU to audio).
                 expected = args.calls * args.rounds * 2
@@ -171,6 +188,10 @@ def main() -> int:
     print(f"turn latency (end of speech → next prompt): p50 {percentile(latencies, 50):.0f} ms, "
           f"p95 {percentile(latencies, 95):.0f} ms, max {max(latencies):.0f} ms "
           f"(includes end_silence {END_SILENCE * 1000:.0f} ms)")
+    for index, values in sorted(by_turn.items()):
+        waits = "no decision waits for its words" if index == 0 else "the script's route decision waits for the transcript"
+        print(f"  after answer {index + 1} ({waits}): p50 {percentile(values, 50):.0f} ms, "
+              f"p95 {percentile(values, 95):.0f} ms")
     print(f"bot RTP interval while decoding: p50 {percentile(gaps, 50):.2f} ms, p99 {percentile(gaps, 99):.2f} ms, "
           f"max {max(gaps):.2f} ms (target p99 ≤ 22 ms)")
     print(f"calls lost: {lost}")

@@ -394,12 +394,13 @@ class Bot:
                 runner.said()
             elif isinstance(action, Listen):
                 heard = conversation.listen(action.field)
-                text, confidence = self._transcript_of(calllog, heard)
                 calllog.event("heard", action.field, _describe_turn(heard))
-                saved.append(self._io.submit(self._save_caller_turn, calllog, seq, heard, text, confidence,
-                                             action.lead))
+                # The transcript is waited for only when a decision needs the words.
+                transcript = _Once(lambda heard=heard: self._transcript_of(calllog, heard))
+                saved.append(self._io.submit(self._save_caller_turn, calllog, seq, heard, transcript, action.lead))
                 if heard.end_reason == "hangup":
                     break
+                text = (lambda t=transcript: t()[0]) if heard.transcript is not None else None
                 runner.heard(action.field, text, silent=heard.end_reason == "no_speech")
             else:
                 outcome = action.outcome
@@ -446,9 +447,10 @@ class Bot:
             return None, None
         return result.text, result.confidence
 
-    def _save_caller_turn(self, calllog: _CallLog, seq: int, heard: CallerTurn, text: str | None,
-                          confidence: float | None, lead: bool) -> None:
-        """Runs on the I/O worker: write the WAV, log the turn (and the lead)."""
+    def _save_caller_turn(self, calllog: _CallLog, seq: int, heard: CallerTurn, transcript: "_Once",
+                          lead: bool) -> None:
+        """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn (and the lead)."""
+        text, confidence = transcript()
         recording = None
         if heard.audio and calllog.call_id is not None and self.config.storage.record:
             relative = Path(str(calllog.call_id)) / f"{seq:02d}-{heard.field}.wav"
@@ -494,6 +496,23 @@ class Bot:
         while time.monotonic() < deadline and not call.cancelled:
             time.sleep(RING_POLL)
         return not call.cancelled
+
+
+class _Once:
+    """Calls ``fn`` the first time it is asked (from any thread) and keeps the result."""
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._done = False
+        self._value = None
+
+    def __call__(self):
+        with self._lock:
+            if not self._done:
+                self._value = self._fn()
+                self._done = True
+            return self._value
 
 
 def _describe_turn(turn: CallerTurn) -> str:

@@ -86,6 +86,7 @@ import re
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 from types import MappingProxyType
 
@@ -684,11 +685,21 @@ def _cycle_through(first: str, graph: Mapping[str, list[str]], within: set[str])
 # -- running a script -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Heard:
-    field: str
-    text: str | None  # None: no transcript
-    silent: bool
+    """One answer. ``text`` may be given as a callable: it is resolved (once) only
+    when a condition or a reader needs the words, so steps that don't wait for
+    the recognizer."""
+
+    def __init__(self, field: str, text: "str | None | Callable[[], str | None]", silent: bool):
+        self.field = field
+        self._text = text
+        self.silent = silent
+
+    @property
+    def text(self) -> str | None:  # None: no transcript
+        if callable(self._text):
+            self._text = self._text()
+        return self._text
 
 
 class ScriptRunner:
@@ -759,8 +770,11 @@ class ScriptRunner:
             raise RuntimeError(f"said() but the pending action is {self._pending!r}")
         self._advance()
 
-    def heard(self, field: str, text: str | None, silent: bool) -> None:
-        """The result of the :class:`Listen`: ``text`` None = no transcript; ``silent`` = no speech."""
+    def heard(self, field: str, text: "str | None | Callable[[], str | None]", silent: bool) -> None:
+        """The result of the :class:`Listen`: ``text`` None = no transcript; ``silent`` = no speech.
+
+        ``text`` may be a callable returning the transcript: the runner calls it only
+        when a branch or a reader needs the words (e.g. not for ``silent``)."""
         pending = self._pending
         if not isinstance(pending, Listen):
             raise RuntimeError(f"heard() but the pending action is {pending!r}")
@@ -771,6 +785,8 @@ class ScriptRunner:
             detail = f"{field}: no speech"
         elif text is None:
             detail = f"{field}: speech, no transcript"
+        elif callable(text):
+            detail = f"{field}: speech (transcript read when a decision needs it)"
         else:
             detail = f"{field}: {text!r}"
         self._trace.append(TraceEntry(pending.step, "listen", detail))
