@@ -741,3 +741,25 @@ def test_every_branch_is_taken_on_a_fake_call(language, capsys):
         print(f"\nbranch coverage {language} (fake call): {len(taken & branches)}/{len(branches)}")
     assert branches == taken
     assert outcomes == {"cold_call_countered", "message_taken", "no_response"}
+
+
+def test_a_transcript_given_lazily_is_read_only_when_a_decision_needs_it():
+    asked = []
+
+    def lazy(text):
+        def read():
+            asked.append(text)
+            return text
+        return read
+
+    runner = ScriptRunner(DE, CallContext())
+    while not isinstance(runner.next_action(), Listen):
+        runner.said()
+    runner.heard("identity", lazy("hier ist schmidt"), silent=False)
+    assert runner.next_action() == Say("ask_purpose", "ask_purpose")  # `silent` needs no words
+    assert asked == []
+    runner.said()
+    runner.next_action()
+    runner.heard("purpose", lazy(COLD), silent=False)
+    assert runner.next_action() == Say("ask_website", "ask_website")  # `label is …` needs them
+    assert asked == ["hier ist schmidt", COLD]
