@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from callbot.audio import SAMPLE_RATE, level_dbfs, write_wav  # noqa: E402
+from callbot.audio import SAMPLE_RATE, write_wav  # noqa: E402
 from callbot.models import find_packaged_model  # noqa: E402
 from rig import Kamailio, RtpSink, free_udp_port, run_sipp, ulaw_decode, write_rtp_pcap  # noqa: E402
-from rig.speech import espeak_pcm  # noqa: E402
+from rig.speech import espeak_pcm, talk_spans  # noqa: E402
 
 ANSWERS = (
     "Guten Tag, mein Name ist Thomas Müller von der Firma Vergleichsportal.",
@@ -78,28 +78,6 @@ def timeline(work):
         t = spans[-1][1]
     pcm += bytes(int((END_SILENCE + PROMPTS["take_message"] + PROMPTS["goodbye"] + 2.0) * SAMPLE_RATE) * 2)
     return pcm, spans
-
-
-def prompt_runs(packets):
-    runs, start, last = [], None, None
-    for p in packets:
-        loud = level_dbfs(ulaw_decode(p.payload)) > -30
-        if loud and start is None:
-            start = p.arrival
-        if not loud and start is not None:
-            runs.append((start, last))
-            start = None
-        if loud:
-            last = p.arrival
-    if start is not None:
-        runs.append((start, last))
-    merged = []  # prompts said back to back count as one time the bot talks
-    for begin, end in runs:
-        if merged and begin - merged[-1][1] < 0.3:
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((begin, end))
-    return merged
 
 
 def main() -> int:
@@ -155,7 +133,7 @@ def main() -> int:
                     for stream in by_stream.values():
                         arrivals = [p.arrival for p in stream]
                         gaps += [(b - a) * 1000 for a, b in zip(arrivals, arrivals[1:])]
-                        runs = prompt_runs(stream)
+                        runs = talk_spans((p.arrival, ulaw_decode(p.payload)) for p in stream)
                         if len(runs) != 3:
                             lost += 1
                             continue

@@ -716,12 +716,17 @@ def prune(days: int | None, config_path: Path) -> None:
                   f"recording(s)", highlight=False, soft_wrap=True)
     if report.missing:
         out.print(f"  {report.missing} recording(s) were already gone", highlight=False, soft_wrap=True)
-    if report.problems:
-        err.print(f"[bold red]{len(report.problems)} problem(s)[/] (those calls were left as they are; run "
-                  f"prune again once fixed):", highlight=False, soft_wrap=True)
-        for problem in report.problems:
-            err.print(f"  • {problem}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(EXIT_FAILURE)
+    _exit_on_problems(report.problems, "those calls were left as they are; run prune again once fixed")
+
+
+def _exit_on_problems(problems, what_now: str) -> None:
+    """List a privacy run's problems on stderr and exit non-zero; nothing when there are none."""
+    if not problems:
+        return
+    err.print(f"[bold red]{len(problems)} problem(s)[/] ({what_now}):", highlight=False, soft_wrap=True)
+    for problem in problems:
+        err.print(f"  • {problem}", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(EXIT_FAILURE)
 
 
 @main.command()
@@ -752,12 +757,7 @@ def forget(number: str, yes: bool, config_path: Path) -> None:
     if blocking:
         out.print("  note: the number was blocked; it is screened like any unknown caller from now on",
                   highlight=False, soft_wrap=True)
-    if report.problems:
-        err.print(f"[bold red]{len(report.problems)} problem(s)[/] (those calls were kept; run forget again "
-                  f"once fixed):", highlight=False, soft_wrap=True)
-        for problem in report.problems:
-            err.print(f"  • {problem}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(EXIT_FAILURE)
+    _exit_on_problems(report.problems, "those calls were kept; run forget again once fixed")
 
 
 @main.command()

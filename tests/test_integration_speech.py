@@ -18,7 +18,8 @@ import pytest
 from callbot.audio import SAMPLE_RATE, decode_file, level_dbfs
 from callbot.models import find_packaged_model
 from rig import Kamailio, RtpSink, kamailio_binary, run_sipp, sipp_binary, write_rtp_pcap
-from rig.speech import espeak_pcm
+from rig import ulaw_decode
+from rig.speech import espeak_pcm, talk_spans
 from tests.conftest import SHORT_PROMPTS, loopback_config, running_bot
 
 pytestmark = [
@@ -59,30 +60,9 @@ def caller_timeline(tmp_path: Path) -> tuple[bytes, list[tuple[float, float]]]:
     return pcm, spans
 
 
-def bot_prompts(sink: RtpSink, join: float = 0.3) -> list[tuple[float, float]]:
-    """(first, last) arrival time of each time the bot talked (prompts said back to back,
-    less than ``join`` seconds apart, count as one)."""
-    runs, start, last = [], None, None
-    for packet in sink.audio_packets():
-        from rig import ulaw_decode
-
-        loud = level_dbfs(ulaw_decode(packet.payload)) > -30
-        if loud and start is None:
-            start = packet.arrival
-        if not loud and start is not None:
-            runs.append((start, last))
-            start = None
-        if loud:
-            last = packet.arrival
-    if start is not None:
-        runs.append((start, last))
-    merged: list[tuple[float, float]] = []
-    for begin, end in runs:
-        if merged and begin - merged[-1][1] < join:
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((begin, end))
-    return merged
+def bot_prompts(sink: RtpSink) -> list[tuple[float, float]]:
+    """(first, last) arrival time of each time the bot talked."""
+    return talk_spans((p.arrival, ulaw_decode(p.payload)) for p in sink.audio_packets())
 
 
 def place_speaking_call(tmp_path, kam, sink, pcm):

@@ -11,6 +11,7 @@ from callbot.audio import SAMPLE_RATE
 from callbot.democaller import DemoCaller
 from callbot.screening import summarize
 from tests.conftest import SHORT_PROMPTS, loopback_config, running_bot, tone
+from rig.speech import talk_spans
 from tests.fakes import CannedRecognizer
 
 FRITZBOX = "<sip:03012345678@fritz.box>"
@@ -98,23 +99,7 @@ def test_the_bot_never_talks_while_the_caller_talks(tmp_path, short_prompts):
         report = caller.call(FRITZBOX, answers=(answer, speech(1.0)), timeout=30)
     audio = report.audio
     # Locate the bot's prompts in what the caller heard: runs of loud 20 ms frames.
-    from callbot.audio import level_dbfs
-
-    loud = [level_dbfs(audio[i : i + 320]) > -30 for i in range(0, len(audio) - 319, 320)]
-    runs, start = [], None
-    for i, flag in enumerate(loud + [False]):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            runs.append((start * 0.02, i * 0.02))
-            start = None
-    merged = []  # prompts said back to back are one time the bot talks
-    for a, b in runs:
-        if merged and a - merged[-1][1] < 0.3:
-            merged[-1] = (merged[-1][0], b)
-        else:
-            merged.append((a, b))
-    runs = merged
+    runs = talk_spans((i / 50, audio[i * 320 : (i + 1) * 320]) for i in range(len(audio) // 320))
     opening = sum(SHORT_PROMPTS[p][0] for p in ("greeting", "recording_notice", "ask_identity"))
     closing = SHORT_PROMPTS["take_message"][0] + SHORT_PROMPTS["goodbye"][0]
     durations = [b - a for a, b in runs]

@@ -19,3 +19,18 @@ def espeak_pcm(text: str, wav: Path, voice: str = "de", speed: int = 150) -> byt
     frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
     loud = [i for i, f in enumerate(frames) if level_dbfs(f) >= SPEECH_DBFS]
     return b"".join(frames[loud[0] : loud[-1] + 1])
+
+
+def talk_spans(frames, *, dbfs: float = -30.0, join: float = 0.3) -> list[tuple[float, float]]:
+    """When the audio was loud: ``frames`` are ``(time, pcm16)`` in order; returns
+    ``(first, last)`` times of each loud run, runs less than ``join`` seconds apart
+    merged (prompts said back to back count as one time the bot talks)."""
+    runs: list[list[float]] = []
+    for at, pcm in frames:
+        if level_dbfs(pcm) <= dbfs:
+            continue
+        if runs and at - runs[-1][1] < join:
+            runs[-1][1] = at
+        else:
+            runs.append([at, at])
+    return [(first, last) for first, last in runs]
