@@ -390,3 +390,28 @@ def test_rtp_sink_send_and_decode() -> None:
         out = struct.unpack(f"<{len(pcm) // 2}h", rx.payload_pcm())
         ref = struct.unpack(f"<{len(pcm) // 2}h", pcm)
         assert max(abs(a - b) for a, b in zip(out, ref)) < 1100  # G.711 quantisation
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="SO_TIMESTAMPNS is Linux only")
+def test_rtp_sink_keeps_the_kernels_receive_time() -> None:
+    """kernel_arrival is when the datagram reached the socket, not when the sink's thread read it."""
+    import socket
+
+    with RtpSink() as rx:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sent = []
+        try:
+            for seq in range(5):
+                sent.append(time.time())
+                sender.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 7) + bytes(160), rx.address)
+                time.sleep(0.05)
+        finally:
+            sender.close()
+        assert rx.wait_for_packets(5, timeout=2)
+        packets = rx.packets
+    stamps = [p.kernel_arrival for p in packets]
+    assert None not in stamps
+    for when_sent, stamp in zip(sent, stamps):
+        assert 0 <= stamp - when_sent < 0.02  # loopback: stamped while the sender is in sendto()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert all(0.045 < g < 0.1 for g in gaps)

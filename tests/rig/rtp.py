@@ -221,7 +221,15 @@ def pcm16_tone(seconds: float, freq: float = 440.0, amplitude: float = 0.3, rate
 
 @dataclass(frozen=True)
 class RtpPacket:
-    """One received RTP packet (``arrival`` is ``time.monotonic()``)."""
+    """One received RTP packet.
+
+    ``arrival`` is ``time.monotonic()`` when the sink's thread read it;
+    ``kernel_arrival`` is the kernel's receive timestamp (SO_TIMESTAMPNS, wall
+    clock, seconds) or None where the platform has none. On loopback the kernel
+    stamps the packet while the sender is still in ``sendto()``, so intervals of
+    ``kernel_arrival`` are the sender's packet intervals, free of the sink's own
+    scheduling delays.
+    """
 
     arrival: float
     seq: int
@@ -231,9 +239,11 @@ class RtpPacket:
     marker: bool
     payload: bytes
     source: tuple[str, int]
+    kernel_arrival: float | None = None
 
 
-def parse_rtp(data: bytes, arrival: float, source: tuple[str, int]) -> RtpPacket | None:
+def parse_rtp(data: bytes, arrival: float, source: tuple[str, int],
+              kernel_arrival: float | None = None) -> RtpPacket | None:
     """Parse an RTP packet (RFC 3550); None if it isn't RTP version 2."""
     if len(data) < 12 or (data[0] >> 6) != 2:
         return None
@@ -249,7 +259,8 @@ def parse_rtp(data: bytes, arrival: float, source: tuple[str, int]) -> RtpPacket
         end -= data[-1]
     if end < offset:
         return None
-    return RtpPacket(arrival, seq, ts, ssrc, b1 & 0x7F, bool(b1 & 0x80), data[offset:end], source)
+    return RtpPacket(arrival, seq, ts, ssrc, b1 & 0x7F, bool(b1 & 0x80), data[offset:end], source,
+                     kernel_arrival)
 
 
 def build_rtp(seq: int, timestamp: int, ssrc: int, payload: bytes, payload_type: int = 0, marker: bool = False) -> bytes:
@@ -274,6 +285,28 @@ class RtpDurations(NamedTuple):
 # --------------------------------------------------------------------------
 # Sink
 # --------------------------------------------------------------------------
+
+
+#: Linux socket option / control message for nanosecond receive timestamps
+#: (asm-generic/socket.h; the socket module does not export it).
+SO_TIMESTAMPNS = 35
+_TIMESTAMP_CMSG_SPACE = socket.CMSG_SPACE(16)
+
+
+def _enable_kernel_timestamps(sock: socket.socket) -> bool:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return True
+    except OSError:  # not Linux
+        return False
+
+
+def _kernel_timestamp(ancillary) -> float | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanos = struct.unpack("qq", data[:16])
+            return seconds + nanos / 1e9
+    return None
 
 
 class RtpSink:
@@ -305,6 +338,7 @@ class RtpSink:
             self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
         self._sock.settimeout(0.05)
+        self._kernel_stamps = _enable_kernel_timestamps(self._sock)
         self._packets: list[RtpPacket] = []
         self._junk = 0  # non-RTP datagrams
         self._lock = threading.Lock()
@@ -321,12 +355,14 @@ class RtpSink:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                data, src = self._sock.recvfrom(4096)
+                data, ancillary, _flags, src = self._sock.recvmsg(4096, _TIMESTAMP_CMSG_SPACE)
             except socket.timeout:
                 continue
             except OSError:
                 break
-            pkt = parse_rtp(data, time.monotonic(), src)
+            arrival = time.monotonic()
+            stamp = _kernel_timestamp(ancillary) if self._kernel_stamps else None
+            pkt = parse_rtp(data, arrival, src, stamp)
             with self._cond:
                 if pkt is None:
                     self._junk += 1
