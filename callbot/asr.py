@@ -4,14 +4,19 @@
   (loading takes seconds and hundreds of MB; every turn shares it).
 * :class:`Transcriber` — hands out one :class:`TurnStream` per caller turn.
 * :class:`TurnStream` — streaming recognition of one turn: ``feed()`` only
-  queues audio (it never blocks the caller's audio thread); a worker thread
-  owns the turn's ``KaldiRecognizer`` and decodes as audio arrives, so when
-  the caller stops talking only the last fraction of a second is left to
-  decode. ``finish()`` returns a ``Future[Transcript]``.
+  appends audio (it never blocks the caller's audio thread); the
+  transcriber's decoder threads decode it as it arrives, so when the caller
+  stops talking only the last fraction of a second is left to decode.
+  ``finish()`` returns a ``Future[Transcript]``.
+* A bounded number of decoder threads (one per CPU core by default) serve
+  all turns; a finished turn, whose words somebody waits for, goes
+  before turns still being spoken (:class:`_DecoderPool`).
+* :class:`ProcessTranscriber` — the same in a separate, lowest-priority
+  process: what the bot uses, so decoding never stalls the calls' audio.
 
 Audio is always callbot's internal format (16-bit mono PCM at 8 kHz); the
 recognizer is told so and Vosk resamples to the model's rate itself (the
-small Vosk models are 16 kHz models). The worker cuts the audio into fixed
+small Vosk models are 16 kHz models). The decoder cuts the audio into fixed
 100 ms pieces before decoding, so the result depends only on the audio, not on
 how it was fed (Kaldi's online decoding otherwise varies slightly with the
 chunking). Vosk's JSON never leaves this module.
@@ -30,6 +35,7 @@ import time
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import vosk
 
@@ -41,7 +47,8 @@ log = logging.getLogger(__name__)
 
 vosk.SetLogLevel(-1)  # Kaldi's own INFO/LOG lines; its ERROR lines still reach stderr
 
-#: The worker decodes in pieces of this many bytes (100 ms at 8 kHz).
+#: Turns are decoded in pieces of this many bytes (100 ms at 8 kHz); a finished
+#: turn can take over a decoder thread after at most one piece of another turn.
 DECODE_CHUNK_BYTES = SAMPLE_RATE * SAMPLE_WIDTH // 10
 #: Niceness of the decoder process (see :class:`ProcessTranscriber`).
 DECODER_NICE = 10
@@ -49,9 +56,6 @@ DECODER_NICE = 10
 SEND_INTERVAL = 0.05
 #: How long start-up waits for the decoder process to load the model.
 DECODER_START_TIMEOUT = 300.0
-
-_END = object()
-_CANCEL = object()
 
 
 @dataclass(frozen=True)
@@ -155,113 +159,127 @@ def _parse(results: list[str]) -> tuple[str, tuple[Word, ...]]:
     return " ".join(" ".join(texts).split()), tuple(words)
 
 
+class TranscriptFuture(Future):
+    """``Future[Transcript]`` that tells the decoder when somebody waits for it.
+
+    The first ``result()``/``exception()`` call on an unfinished transcript
+    calls ``on_wait`` once: the turn becomes urgent and is decoded before
+    turns nobody waits for. ``concurrent.futures.wait()`` and done-callbacks
+    do not count (a background saver waiting for every turn should not
+    overtake the caller the bot is deciding about).
+    """
+
+    def __init__(self, on_wait: Callable[[], None]):
+        super().__init__()
+        self._on_wait: Callable[[], None] | None = on_wait
+
+    def result(self, timeout: float | None = None):
+        self._waiting()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None):
+        self._waiting()
+        return super().exception(timeout)
+
+    def _waiting(self) -> None:
+        on_wait, self._on_wait = self._on_wait, None
+        if on_wait is not None and not self.done():
+            on_wait()
+
+
 class TurnStream:
     """Streaming recognition of one caller turn, off the caller's audio thread.
 
-    ``feed(pcm)`` never blocks: it puts the bytes on a queue. A worker thread
-    owns one ``KaldiRecognizer(model, 8000)`` (with word times) and decodes as
-    audio arrives. ``finish()`` -> ``Future[Transcript]``; ``cancel()`` drops
-    the turn. Errors in the worker become the future's exception
-    (:class:`ModelError`, :class:`RecognitionError`); they never raise into
-    ``feed()``. Audio fed after ``finish()``/``cancel()`` or after a failure
-    is ignored. Use as a context manager to cancel an unfinished turn.
+    ``feed(pcm)`` never blocks: it appends the bytes to the turn's pending
+    audio. The transcriber's decoder threads own the turn's
+    ``KaldiRecognizer(model, 8000)`` (with word times) and decode it in 100 ms
+    pieces as audio arrives. ``finish()`` -> ``Future[Transcript]``;
+    ``cancel()`` drops the turn. Errors while decoding become the future's
+    exception (:class:`ModelError`, :class:`RecognitionError`); they never
+    raise into ``feed()``. Audio fed after ``finish()``/``cancel()`` or after a
+    failure is ignored. Use as a context manager to cancel an unfinished turn.
+    Create streams with :meth:`Transcriber.stream`.
     """
 
-    def __init__(self, model: SpeechModel, *, _on_exit=None):
+    def __init__(self, model: SpeechModel, pool: "_DecoderPool"):
         self.model = model
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._future: Future = Future()
-        self._accepting = True
-        self._cancelled = False
-        self._lock = threading.Lock()
-        self._on_exit = _on_exit
-        self._thread = threading.Thread(target=self._run, name="asr-turn", daemon=True)
-        self._thread.start()
+        self._pool = pool
+        self._future = TranscriptFuture(on_wait=lambda: pool.expedite(self))
+        # Guarded by the pool's lock:
+        self._pending = bytearray()
+        self._fed = 0
+        self._state = _OPEN
+        self._finished_at = 0.0
+        self._awaited_at: float | None = None  # somebody waits for the words
+        self._busy = False  # a decoder thread is working on it
+        # Only touched by the decoder thread holding ``_busy``:
+        self._recognizer = None
+        self._results: list[str] = []
+        self._decode = 0.0
+        self._retired = threading.Event()
 
     # -- caller side ------------------------------------------------------------
     def feed(self, pcm: bytes) -> None:
-        """Queue 16-bit mono 8 kHz PCM (any length); returns at once."""
-        if self._accepting and pcm:
-            self._queue.put(bytes(pcm))
+        """Append 16-bit mono 8 kHz PCM (any length); returns at once."""
+        if pcm:
+            self._pool.feed(self, pcm)
 
-    def finish(self) -> "Future[Transcript]":
-        """No more audio: the future resolves to the turn's transcript (idempotent)."""
-        with self._lock:
-            if self._accepting:
-                self._accepting = False
-                self._queue.put(_END)
+    def finish(self) -> TranscriptFuture:
+        """No more audio: the future resolves to the turn's transcript (idempotent).
+
+        A finished turn is decoded before turns the caller is still speaking,
+        and one whose ``result()`` somebody waits for before all others.
+        """
+        self._pool.finish(self)
         return self._future
 
     def cancel(self) -> bool:
         """Drop the turn (caller hung up ...); True if its result will never be delivered."""
-        with self._lock:
-            self._accepting = False
-            self._cancelled = True
-            self._queue.put(_CANCEL)
+        self._pool.cancel(self)
         return self._future.cancel()
 
+    def expedite(self) -> None:
+        """Decode this turn before all turns nobody waits for (``result()`` does this itself)."""
+        self._pool.expedite(self)
+
     @property
-    def future(self) -> "Future[Transcript]":
+    def future(self) -> TranscriptFuture:
         return self._future
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker thread to end; True if it has."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait until no decoder thread works on this turn any more; True if none does."""
+        return self._retired.wait(timeout)
 
     def __enter__(self) -> "TurnStream":
         return self
 
     def __exit__(self, *exc) -> None:
-        if not self._future.done():
-            with self._lock:
-                finished = not self._accepting and not self._cancelled
-            if not finished:
-                self.cancel()
+        if not self._future.done() and self._state == _OPEN:
+            self.cancel()
 
-    # -- worker -----------------------------------------------------------------
-    def _run(self) -> None:
-        recognizer = None
+    # -- decoder side (one decoder thread at a time, see _DecoderPool) --------------
+    def _decode_piece(self, piece: bytes | None) -> None:
+        """Decode ``piece`` of audio, or (None) the end of the turn: deliver the transcript."""
         try:
+            if self._recognizer is None:
+                started = time.perf_counter()
+                self._recognizer = self.model._recognizer()
+                self._decode += time.perf_counter() - started
             started = time.perf_counter()
-            recognizer = self.model._recognizer()
-            decode = time.perf_counter() - started
-            results: list[str] = []
-            pending = bytearray()
-            fed = 0
-            while True:
-                item = self._queue.get()
-                if item is _CANCEL or self._cancelled:
-                    return
-                last = item is _END
-                if not last:
-                    pending += item
-                    fed += len(item)
-                while len(pending) >= DECODE_CHUNK_BYTES or (last and pending):
-                    if self._cancelled:
-                        return
-                    size = min(len(pending), DECODE_CHUNK_BYTES)
-                    if last and size % SAMPLE_WIDTH:
-                        raise RecognitionError(
-                            f"audio is not 16-bit PCM: {fed} bytes fed, an odd number")
-                    chunk = bytes(pending[:size])
-                    del pending[:size]
-                    t = time.perf_counter()
-                    if recognizer.AcceptWaveform(chunk):  # an utterance ended: keep its words
-                        results.append(recognizer.Result())
-                    decode += time.perf_counter() - t
-                if last:
-                    break
+            if piece is not None:
+                if self._recognizer.AcceptWaveform(piece):  # an utterance ended: keep its words
+                    self._results.append(self._recognizer.Result())
+                self._decode += time.perf_counter() - started
+                return
             if not self._future.set_running_or_notify_cancel():
                 return
-            t = time.perf_counter()
-            results.append(recognizer.FinalResult())
-            decode += time.perf_counter() - t
-            text, words = _parse(results)
+            self._results.append(self._recognizer.FinalResult())
+            self._decode += time.perf_counter() - started
+            text, words = _parse(self._results)
             confidence = sum(w.confidence for w in words) / len(words) if words else None
             self._future.set_result(Transcript(
                 text=text, words=words, confidence=confidence,
-                audio_seconds=fed / (SAMPLE_RATE * SAMPLE_WIDTH), decode_seconds=decode,
+                audio_seconds=self._fed / (SAMPLE_RATE * SAMPLE_WIDTH), decode_seconds=self._decode,
             ))
         except CallbotError as exc:
             self._fail(exc)
@@ -269,18 +287,178 @@ class TurnStream:
             error = RecognitionError(f"speech recognition failed: {exc or type(exc).__name__}")
             error.__cause__ = exc
             self._fail(error)
-        finally:
-            self._accepting = False
-            del recognizer  # freed on the worker thread that used it
-            if self._on_exit:
-                self._on_exit(self)
 
     def _fail(self, exc: BaseException) -> None:
-        self._accepting = False
+        self._pool.fail(self)
         try:
             self._future.set_exception(exc)
         except InvalidStateError:  # cancelled or already resolved
             pass
+
+    def _release(self) -> None:
+        """The turn is over: free its recognizer (Kaldi memory) and wake join()."""
+        self._recognizer = None
+        self._results = []
+        self._retired.set()
+
+
+#: Turn states (TurnStream._state).
+_OPEN, _FINISHED, _DONE = "open", "finished", "done"
+
+
+def default_decoders() -> int:
+    """Decoder threads by default: one per CPU core this process may use.
+
+    Fewer leave cores idle while callers wait for their words; more only add
+    context switches and cache thrashing next to the calls' audio (measured
+    with bench/turn_bench.py on 2 cores and 8 talking callers: bot RTP p99
+    20.3 ms with 2 decoder threads, 21.5-24 ms with one thread per turn).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores)
+
+
+class _DecoderPool:
+    """At most ``decoders`` turns decode at once, in 100 ms pieces.
+
+    Which turn gets the next free decoder thread:
+
+    1. a finished turn somebody waits for (``result()`` was called: the bot
+       needs the words to decide), in the order the waits began;
+    2. any other finished turn, in the order they finished;
+    3. a turn still being spoken, the one with the most audio waiting.
+
+    With more talking callers than the cores can follow, the backlog lands on
+    turns nobody waits for yet, instead of delaying every caller's answer
+    equally.
+    """
+
+    def __init__(self, decoders: int):
+        if decoders < 1:
+            raise ValueError(f"decoders must be at least 1, not {decoders}")
+        self.decoders = decoders
+        self._lock = threading.Condition()
+        self._turns: list[TurnStream] = []  # not yet released
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"asr-decoder-{i + 1}", daemon=True) for i in range(decoders)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- called by TurnStream / Transcriber ----------------------------------------
+    def add(self, turn: TurnStream) -> None:
+        with self._lock:
+            if self._closed:
+                raise RecognitionError("the transcriber is closed")
+            self._turns.append(turn)
+
+    def feed(self, turn: TurnStream, pcm: bytes) -> None:
+        with self._lock:
+            if turn._state is not _OPEN:
+                return
+            turn._pending += pcm
+            turn._fed += len(pcm)
+            if len(turn._pending) >= DECODE_CHUNK_BYTES:
+                self._lock.notify()
+
+    def finish(self, turn: TurnStream) -> None:
+        with self._lock:
+            if turn._state is _OPEN:
+                turn._state = _FINISHED
+                turn._finished_at = time.monotonic()
+                self._lock.notify()
+
+    def expedite(self, turn: TurnStream) -> None:
+        with self._lock:
+            if turn._awaited_at is None:
+                turn._awaited_at = time.monotonic()
+                self._lock.notify()
+
+    def cancel(self, turn: TurnStream) -> None:
+        with self._lock:
+            self._end(turn)
+
+    def fail(self, turn: TurnStream) -> None:
+        with self._lock:
+            self._end(turn)
+
+    def active(self) -> int:
+        with self._lock:
+            return len(self._turns)
+
+    def turns(self) -> list[TurnStream]:
+        with self._lock:
+            return list(self._turns)
+
+    def close(self, timeout: float) -> None:
+        """Stop the decoder threads once they are idle (cancel the turns first)."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # -- decoder threads -----------------------------------------------------------
+    def _end(self, turn: TurnStream) -> None:
+        """(lock held) No more decoding for ``turn``; release it unless a thread is on it."""
+        turn._state = _DONE
+        turn._pending = bytearray()
+        if not turn._busy and turn in self._turns:
+            self._turns.remove(turn)
+            turn._release()
+
+    def _next(self) -> tuple[TurnStream, bytes | None] | None:
+        """(lock held) The most urgent piece of work: a turn and its next piece (None = the end)."""
+        best, best_key = None, None
+        for turn in self._turns:
+            if turn._busy:
+                continue
+            if turn._state is _FINISHED:
+                key = (0, turn._awaited_at) if turn._awaited_at is not None else (1, turn._finished_at)
+            elif turn._state is _OPEN and len(turn._pending) >= DECODE_CHUNK_BYTES:
+                key = (2, -len(turn._pending))
+            else:
+                continue
+            if best_key is None or key < best_key:
+                best, best_key = turn, key
+        if best is None:
+            return None
+        size = min(len(best._pending), DECODE_CHUNK_BYTES)
+        piece = bytes(best._pending[:size]) if size else None
+        del best._pending[:size]
+        if piece is not None and best._state is _FINISHED and size % SAMPLE_WIDTH:
+            best._state = _DONE  # fails below, outside the lock
+            return best, b""
+        return best, piece
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                job = self._next()
+                while job is None:
+                    if self._closed:
+                        return
+                    self._lock.wait()
+                    job = self._next()
+                turn, piece = job
+                turn._busy = True
+            if piece == b"":
+                turn._fail(RecognitionError(f"audio is not 16-bit PCM: {turn._fed} bytes fed, an odd number"))
+            else:
+                turn._decode_piece(piece)
+            with self._lock:
+                turn._busy = False
+                if piece is None and turn._state is not _DONE:
+                    turn._state = _DONE  # the end was decoded (or the future was cancelled)
+                if turn._state is _DONE:
+                    self._end(turn)
+                else:
+                    self._lock.notify()  # this turn may have more work for another thread
 
 
 class _Transcribing:
@@ -300,43 +478,40 @@ class _Transcribing:
 
 
 class Transcriber(_Transcribing):
-    """Speech-to-text for caller turns; shares one :class:`SpeechModel` between all of them."""
+    """Speech-to-text for caller turns; shares one :class:`SpeechModel` between all of them.
 
-    def __init__(self, model: SpeechModel):
+    ``decoders`` threads (default :func:`default_decoders`) decode all turns;
+    see :class:`_DecoderPool` for which turn goes first.
+    """
+
+    def __init__(self, model: SpeechModel, *, decoders: int | None = None):
         self.model = model
-        self._streams: set[TurnStream] = set()
-        self._lock = threading.Lock()
-        self._closed = False
+        self._pool = _DecoderPool(decoders or default_decoders())
+
+    @property
+    def decoders(self) -> int:
+        return self._pool.decoders
 
     def stream(self) -> TurnStream:
-        """A new turn with its own recognizer (created on the turn's worker thread)."""
-        with self._lock:
-            if self._closed:
-                raise RecognitionError("the transcriber is closed")
-            turn = TurnStream(self.model, _on_exit=self._forget)
-            self._streams.add(turn)  # (_forget waits for this lock, so it runs after the add)
-            return turn
+        """A new turn (its recognizer is created by the decoder thread that first decodes it)."""
+        turn = TurnStream(self.model, self._pool)
+        self._pool.add(turn)
+        return turn
 
     def active(self) -> int:
-        """Turns whose worker is still running."""
-        with self._lock:
-            return len(self._streams)
+        """Turns not yet delivered, failed or cancelled (or still being wound down)."""
+        return self._pool.active()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Cancel unfinished turns and wait (up to ``timeout``) for their workers."""
-        with self._lock:
-            self._closed = True
-            streams = list(self._streams)
-        for turn in streams:
-            turn.cancel()
+        """Cancel unfinished turns and wait (up to ``timeout``) for the decoder threads."""
         deadline = time.monotonic() + timeout
-        for turn in streams:
+        with self._pool._lock:
+            self._pool._closed = True
+        for turn in self._pool.turns():
+            turn.cancel()
+        for turn in self._pool.turns():
             turn.join(max(0.0, deadline - time.monotonic()))
-
-    def _forget(self, turn: TurnStream) -> None:
-        with self._lock:
-            self._streams.discard(turn)
-
+        self._pool.close(max(0.0, deadline - time.monotonic()))
 
 
 # -- recognition in its own process -------------------------------------------------
@@ -355,7 +530,7 @@ class ProcessTranscriber(_Transcribing):
     here. ``stream()`` has the same interface as :meth:`Transcriber.stream`.
     """
 
-    def __init__(self, model_path: Path, *, nice: int = DECODER_NICE,
+    def __init__(self, model_path: Path, *, decoders: int | None = None, nice: int = DECODER_NICE,
                  start_timeout: float = DECODER_START_TIMEOUT):
         path = Path(model_path).expanduser()
         if not path.is_dir() or layout_problems(path):
@@ -363,7 +538,7 @@ class ProcessTranscriber(_Transcribing):
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_decoder_main, args=(str(path), child, nice), name="callbot-asr", daemon=True)
+            target=_decoder_main, args=(str(path), child, nice, decoders), name="callbot-asr", daemon=True)
         self._process.start()
         child.close()
         if not self._conn.poll(start_timeout):
@@ -376,7 +551,9 @@ class ProcessTranscriber(_Transcribing):
         if kind != "ready":
             self._process.join(5)
             raise ModelError(detail)
-        self.name = detail
+        self.name = detail["name"]
+        #: Decoder threads in the decoder process (turns decoded at once).
+        self.decoders: int = detail["decoders"]
         self._ids = itertools.count(1)
         self._futures: dict[int, Future] = {}
         self._lock = threading.Lock()
@@ -392,7 +569,7 @@ class ProcessTranscriber(_Transcribing):
             if self._closed:
                 raise RecognitionError("the transcriber is closed")
             stream_id = next(self._ids)
-            future: Future = Future()
+            future = TranscriptFuture(on_wait=lambda: self._outbox.put(("urgent", stream_id)))
             self._futures[stream_id] = future
         self._outbox.put(("open", stream_id))
         return RemoteTurnStream(self, stream_id, future)
@@ -478,21 +655,24 @@ class ProcessTranscriber(_Transcribing):
 class RemoteTurnStream:
     """One caller turn recognised in the decoder process (see :class:`TurnStream`)."""
 
-    def __init__(self, owner: ProcessTranscriber, stream_id: int, future: Future):
+    def __init__(self, owner: ProcessTranscriber, stream_id: int, future: TranscriptFuture):
         self._owner = owner
         self._id = stream_id
         self._future = future
         self._finished = False
 
     @property
-    def future(self) -> "Future[Transcript]":
+    def future(self) -> TranscriptFuture:
         return self._future
+
+    def expedite(self) -> None:
+        self._owner._outbox.put(("urgent", self._id))
 
     def feed(self, pcm: bytes) -> None:
         if pcm and not self._finished and not self._future.done():
             self._owner._outbox.put(("audio", self._id, bytes(pcm)))
 
-    def finish(self) -> "Future[Transcript]":
+    def finish(self) -> TranscriptFuture:
         if not self._finished:
             self._finished = True
             self._owner._outbox.put(("end", self._id))
@@ -521,7 +701,7 @@ def _lower_priority(nice: int) -> None:
         pass
 
 
-def _decoder_main(model_path: str, conn, nice: int) -> None:
+def _decoder_main(model_path: str, conn, nice: int, decoders: int | None = None) -> None:
     """Entry point of the decoder process: load the model once, serve turns until told to stop."""
     _lower_priority(nice)
     try:
@@ -529,11 +709,12 @@ def _decoder_main(model_path: str, conn, nice: int) -> None:
     except ModelError as exc:
         conn.send(("error", str(exc)))
         return
-    transcriber = Transcriber(model)
+    transcriber = Transcriber(model, decoders=decoders)
     streams: dict[int, TurnStream] = {}
     send_lock = threading.Lock()
 
     def deliver(stream_id: int, future: Future) -> None:
+        streams.pop(stream_id, None)
         if future.cancelled():
             return
         error = future.exception()
@@ -545,7 +726,7 @@ def _decoder_main(model_path: str, conn, nice: int) -> None:
                 pass
 
     with send_lock:
-        conn.send(("ready", model.name))
+        conn.send(("ready", {"name": model.name, "decoders": transcriber.decoders}))
     running = True
     while running:
         try:
@@ -559,13 +740,19 @@ def _decoder_main(model_path: str, conn, nice: int) -> None:
                 break
             stream_id = message[1]
             if kind == "open":
-                stream = transcriber.stream()
-                streams[stream_id] = stream
+                stream = streams[stream_id] = transcriber.stream()
                 stream.future.add_done_callback(lambda f, sid=stream_id: deliver(sid, f))
-            elif kind == "audio" and stream_id in streams:
-                streams[stream_id].feed(message[2])
-            elif kind == "end" and stream_id in streams:
-                streams.pop(stream_id).finish()
-            elif kind == "cancel" and stream_id in streams:
-                streams.pop(stream_id).cancel()
+                continue
+            stream = streams.get(stream_id)  # (deliver() drops a turn from a decoder thread)
+            if stream is None:
+                continue
+            if kind == "audio":
+                stream.feed(message[2])
+            elif kind == "end":
+                stream.finish()
+            elif kind == "urgent":
+                stream.expedite()
+            elif kind == "cancel":
+                streams.pop(stream_id, None)
+                stream.cancel()
     transcriber.close()

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,13 +79,14 @@ def load_recognizer(config: Config) -> Recognizer | None:
     from callbot.asr import ProcessTranscriber
 
     try:
-        transcriber = ProcessTranscriber(config.speech.model)
+        transcriber = ProcessTranscriber(config.speech.model, decoders=config.speech.decoders or None)
     except ModelError as exc:
         if mode == "required":
             raise
         log.warning("transcription off: %s", exc)
         return None
-    log.info("speech model %s loaded in the decoder process", transcriber.name)
+    log.info("speech model %s loaded in the decoder process (%d decoder thread%s)",
+             transcriber.name, transcriber.decoders, "" if transcriber.decoders == 1 else "s")
     return transcriber
 
 
@@ -449,7 +451,13 @@ class Bot:
 
     def _save_caller_turn(self, calllog: _CallLog, seq: int, heard: CallerTurn, transcript: "_Once",
                           lead: bool) -> None:
-        """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn (and the lead)."""
+        """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn (and the lead).
+
+        It waits with ``futures.wait``, not ``result()``: only the script asking
+        for the words makes a turn urgent for the decoder (see callbot.asr).
+        """
+        if heard.transcript is not None:
+            futures.wait([heard.transcript], timeout=TRANSCRIPT_TIMEOUT)
         text, confidence = transcript()
         recording = None
         if heard.audio and calllog.call_id is not None and self.config.storage.record:

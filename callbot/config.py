@@ -66,6 +66,8 @@ BLOCKED_MODES = ("announce", "counter_offer")
 HANDOFF_MODES = ("ignore", "reject", "transfer")
 GENUINE_MODES = ("message", "transfer")
 TRANSCRIPTION_MODES = ("required", "optional", "off")
+#: Upper bound of speech.decoders (threads decoding at once).
+MAX_DECODERS = 64
 #: Model directory used when speech.model is not set, per prompt language
 #: (the names `callbot models install de|en` installs under data/models/).
 DEFAULT_MODELS = {"de": "vosk-model-small-de-0.15", "en": "vosk-model-small-en-us-0.15"}
@@ -150,6 +152,7 @@ class PromptsConfig:
 class SpeechConfig:
     model: Path                      # Vosk model directory
     transcription: str = "required"  # required: refuse to start without a model; optional: warn, no text; off
+    decoders: int = 0                # turns decoded at once; 0 = "auto": one per CPU core
 
 
 @dataclass(frozen=True)
@@ -821,7 +824,14 @@ def _load_speech(r: _Reader, t: dict[str, Any], base: Path, language: str) -> Sp
     default_model = DEFAULT_MODELS_DIR / DEFAULT_MODELS.get(language, DEFAULT_MODELS["de"])
     model = r.path(t, "speech", "model", default_model, base)
     transcription = r.choice(t, "speech", "transcription", SpeechConfig.transcription, TRANSCRIPTION_MODES)
-    return SpeechConfig(model=model if model is not None else base / default_model, transcription=transcription)
+    decoders = SpeechConfig.decoders
+    value = t.get("decoders", "auto")
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DECODERS:
+        decoders = value
+    elif not (isinstance(value, str) and value.strip().lower() == "auto"):
+        r.add(f'speech.decoders: expected "auto" or an integer 1-{MAX_DECODERS}, got {_describe(value)}')
+    return SpeechConfig(model=model if model is not None else base / default_model, transcription=transcription,
+                        decoders=decoders)
 
 
 def _load_turns(r: _Reader, t: dict[str, Any]) -> TurnsConfig:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
+
 
 class FakeClock:
     """Virtual time: sleep_until jumps forward instantly."""
@@ -53,20 +56,44 @@ class CannedTranscript:
         self.confidence = confidence
 
 
+class WatchedFuture(Future):
+    """A Future that notes whether somebody waited on ``result()`` before it was resolved.
+
+    (callbot.asr makes such a turn urgent for the decoder; futures.wait() does not count.)
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.awaited = False
+
+    def result(self, timeout=None):
+        if not self.done():
+            self.awaited = True
+        return super().result(timeout)
+
+
 class CannedStream:
-    def __init__(self, text: str):
+    def __init__(self, text: str, delay: float = 0.0):
         self.text = text
+        self.delay = delay
         self.fed = 0
+        self.future: WatchedFuture | None = None
 
     def feed(self, pcm: bytes) -> None:
         self.fed += len(pcm)
 
-    def finish(self):
-        from concurrent.futures import Future
-
-        future = Future()
-        future.set_result(CannedTranscript(self.text))
-        return future
+    def finish(self) -> WatchedFuture:
+        """The transcript, at once or (``delay``) that long after the turn ended, like a busy decoder."""
+        if self.future is None:
+            self.future = WatchedFuture()
+            transcript = CannedTranscript(self.text)
+            if self.delay:
+                timer = threading.Timer(self.delay, self.future.set_result, [transcript])
+                timer.daemon = True
+                timer.start()
+            else:
+                self.future.set_result(transcript)
+        return self.future
 
     def cancel(self) -> None:
         pass
@@ -75,13 +102,14 @@ class CannedStream:
 class CannedRecognizer:
     """Stands in for Vosk where German words are needed: scripted transcripts, in turn order."""
 
-    def __init__(self, *texts: str):
+    def __init__(self, *texts: str, delay: float = 0.0):
         import itertools
 
         self._texts = itertools.chain(texts, itertools.repeat(""))
+        self.delay = delay
         self.streams: list[CannedStream] = []
 
     def stream(self) -> CannedStream:
-        stream = CannedStream(next(self._texts))
+        stream = CannedStream(next(self._texts), self.delay)
         self.streams.append(stream)
         return stream

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
+from concurrent import futures
 from pathlib import Path
 
 import pytest
@@ -299,6 +301,192 @@ def test_close_cancels_open_turns_and_refuses_new_ones(model, speech):
 
 
 
+# -- which turn is decoded first (fake recognizers, so the order is exact) ---------------
+
+
+class _ScriptedRecognizer:
+    """Stands in for KaldiRecognizer: logs (turn, piece) and can hold a decoder thread."""
+
+    log: list[tuple[str, str]] = []
+    hold = threading.Event()
+    created: list["_ScriptedRecognizer"] = []
+    lock = threading.Lock()
+    in_flight = 0
+    most_in_flight = 0
+    barrier: threading.Barrier | None = None
+
+    def __init__(self, model, rate):
+        cls = type(self)
+        with cls.lock:
+            self.name = "t%d" % len(cls.created)
+            cls.created.append(self)
+
+    def SetWords(self, on):  # noqa: N802 (vosk's name)
+        pass
+
+    def AcceptWaveform(self, data):  # noqa: N802
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+            cls.log.append((self.name, "piece"))
+        try:
+            barrier = cls.barrier
+            if barrier is not None:  # one meeting only
+                barrier.wait(timeout=10)
+                cls.barrier = None
+            cls.hold.wait(timeout=10)
+        finally:
+            with cls.lock:
+                cls.in_flight -= 1
+        return False
+
+    def Result(self):  # noqa: N802
+        return '{"text": ""}'
+
+    def FinalResult(self):  # noqa: N802
+        with type(self).lock:
+            type(self).log.append((self.name, "final"))
+        return '{"text": "%s"}' % self.name
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    class Scripted(_ScriptedRecognizer):
+        log, created, hold, lock = [], [], threading.Event(), threading.Lock()
+        in_flight = most_in_flight = 0
+        barrier = None
+
+    monkeypatch.setattr(asr.vosk, "KaldiRecognizer", Scripted)
+    yield Scripted
+    Scripted.hold.set()
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+PIECE = asr.DECODE_CHUNK_BYTES
+
+
+def _hold_the_only_decoder(transcriber, scripted):
+    """A turn whose first piece keeps the (single) decoder thread busy until scripted.hold is set."""
+    blocker = transcriber.stream()
+    blocker.feed(bytes(PIECE))
+    _wait_for(lambda: len(scripted.log) == 1)
+    return blocker
+
+
+def test_a_finished_turn_is_decoded_before_a_turn_still_being_spoken(model, scripted):
+    with Transcriber(model, decoders=1) as transcriber:
+        talking = transcriber.stream()
+        talking.feed(bytes(10 * PIECE))             # 1 s of a caller still talking
+        _wait_for(lambda: len(scripted.log) == 1)   # the only decoder thread is on its first piece
+        waited_for = transcriber.stream()
+        waited_for.feed(bytes(3 * PIECE))
+        future = waited_for.finish()                # this caller is done: the bot waits for the words
+        scripted.hold.set()
+        assert future.result(timeout=10).text == "t1"
+        talking.finish().result(timeout=10)
+    order = scripted.log
+    # After the piece that was already being decoded, the finished turn runs to its end first.
+    assert order[:5] == [("t0", "piece"), ("t1", "piece"), ("t1", "piece"), ("t1", "piece"), ("t1", "final")]
+    assert order[5:] == [("t0", "piece")] * 9 + [("t0", "final")]
+
+
+def test_finished_turns_are_decoded_in_the_order_they_finished(model, scripted):
+    with Transcriber(model, decoders=1) as transcriber:
+        blocker = _hold_the_only_decoder(transcriber, scripted)
+        first, second = transcriber.stream(), transcriber.stream()
+        second.feed(bytes(2 * PIECE))
+        first.feed(bytes(2 * PIECE))
+        first_done = first.finish()        # first finishes first, though its audio came last
+        second_done = second.finish()
+        scripted.hold.set()
+        # futures.wait, not result(): waiting through result() would make a turn urgent.
+        assert not futures.wait([first_done, second_done], timeout=10).not_done
+        blocker.cancel()
+    # A recognizer is named when a decoder thread first takes up its turn; the text says whose it was.
+    first_name, second_name = first_done.result().text, second_done.result().text
+    finals = [name for name, kind in scripted.log if kind == "final"]
+    assert finals == [first_name, second_name]
+    first_final = scripted.log.index((first_name, "final"))
+    assert all(name != second_name for name, _ in scripted.log[:first_final])
+
+
+def test_a_turn_the_bot_waits_for_goes_before_other_finished_turns(model, scripted):
+    with Transcriber(model, decoders=1) as transcriber:
+        blocker = _hold_the_only_decoder(transcriber, scripted)
+        earlier, needed = transcriber.stream(), transcriber.stream()
+        for turn in (earlier, needed):
+            turn.feed(bytes(3 * PIECE))
+        saved = earlier.finish()     # finished first, but only a background saver waits for it
+        wanted = needed.finish()
+        waiter = threading.Thread(target=lambda: wanted.result(timeout=10))  # the script needs these words
+        waiter.start()
+        _wait_for(lambda: needed._awaited_at is not None)
+        scripted.hold.set()
+        waiter.join(10)
+        assert not futures.wait([saved], timeout=10).not_done
+        blocker.cancel()
+    wanted_name, saved_name = wanted.result().text, saved.result().text
+    finals = [name for name, kind in scripted.log if kind == "final"]
+    assert finals == [wanted_name, saved_name]
+    assert scripted.log[1:5] == [(wanted_name, "piece")] * 3 + [(wanted_name, "final")]
+
+
+def test_waiting_through_futures_wait_does_not_make_a_turn_urgent(model, scripted):
+    scripted.hold.set()
+    with Transcriber(model, decoders=1) as transcriber:
+        turn = transcriber.stream()
+        turn.feed(bytes(PIECE))
+        future = turn.finish()
+        futures.wait([future], timeout=10)
+        assert turn._awaited_at is None
+        assert future.result(timeout=1).text == "t0"
+
+
+def test_no_more_turns_decode_at_once_than_there_are_decoder_threads(model, scripted):
+    scripted.barrier = threading.Barrier(2)    # the first two pieces meet: two threads really run
+    scripted.hold.set()
+    with Transcriber(model, decoders=2) as transcriber:
+        assert transcriber.decoders == 2
+        turns = [transcriber.stream() for _ in range(5)]
+        for turn in turns:
+            turn.feed(bytes(4 * PIECE))
+        futures = [turn.finish() for turn in turns]
+        texts = sorted(f.result(timeout=30).text for f in futures)
+    assert texts == ["t0", "t1", "t2", "t3", "t4"]
+    assert scripted.most_in_flight == 2
+
+
+def test_a_turn_cancelled_while_being_decoded_is_released_after_its_piece(model, scripted):
+    with Transcriber(model, decoders=1) as transcriber:
+        turn = transcriber.stream()
+        turn.feed(bytes(5 * PIECE))
+        _wait_for(lambda: len(scripted.log) == 1)
+        assert turn.cancel() is True
+        assert not turn.join(timeout=0.05)      # its piece is still being decoded
+        scripted.hold.set()
+        assert turn.join(timeout=10)
+        assert transcriber.active() == 0
+    assert scripted.log == [("t0", "piece")]   # the rest of its audio was dropped
+
+
+@pytest.mark.parametrize(("cores", "expected"), [({0}, 1), ({0, 1}, 2), ({0, 2, 5, 7}, 4)])
+def test_by_default_there_is_one_decoder_per_usable_core(monkeypatch, cores, expected):
+    monkeypatch.setattr(asr.os, "sched_getaffinity", lambda pid: cores)
+    assert asr.default_decoders() == expected
+
+
+def test_a_pool_needs_at_least_one_decoder(model):
+    with pytest.raises(ValueError, match="at least 1"):
+        Transcriber(model, decoders=-1)
+
+
 # -- the decoder process (what the bot uses) ------------------------------------------
 
 
@@ -325,8 +513,9 @@ def test_process_transcriber_transcribes_in_its_own_process(model_dir, speech):
 
     from callbot.asr import ProcessTranscriber
 
-    with ProcessTranscriber(model_dir) as remote:
+    with ProcessTranscriber(model_dir, decoders=1) as remote:
         assert remote._process.pid != os.getpid()
+        assert remote.decoders == 1
         stream = remote.stream()
         for i in range(0, len(speech), 320):
             stream.feed(speech[i : i + 320])

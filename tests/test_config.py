@@ -82,6 +82,21 @@ def test_example_config_sets_every_key():
     assert {s: sorted(t) for s, t in data.items()} == {s: sorted(t) for s, t in expected.items()}
 
 
+def test_the_readme_documents_every_key():
+    """Every setting has a row in the README's configuration table (`section.key`, or a
+    shared row such as `sip.rtp_port_min` / `rtp_port_max`)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1] for line in readme.splitlines() if line.startswith("| `")]
+    settings = default_config(REPO).redacted()
+    settings.pop("source")
+    undocumented = [
+        f"{section}.{key}" for section, keys in settings.items() for key in keys
+        if not any(f"`{section}.{key}`" in row or (row.strip().startswith(f"`{section}.") and f"`{key}`" in row)
+                   for row in rows)
+    ]
+    assert undocumented == []
+
+
 def test_empty_file_gives_defaults(base):
     cfg = load_config(write(base, ""), env={})
     assert cfg.sip == SipConfig()
@@ -685,6 +700,18 @@ def test_bad_speech_and_turn_settings_are_each_reported(base):
                 "calls.unknown"):
         assert key in joined, key
     assert len(problems) == 5
+
+
+def test_speech_decoders_are_auto_by_default_or_a_count(base):
+    assert load_config(write(base, ""), env={}).speech.decoders == 0  # 0 = auto
+    assert load_config(write(base, '[speech]\ndecoders = "auto"\n'), env={}).speech.decoders == 0
+    assert load_config(write(base, "[speech]\ndecoders = 3\n"), env={}).speech.decoders == 3
+
+
+@pytest.mark.parametrize("value", ["0", "65", '"many"', "1.5", "true"])
+def test_bad_speech_decoders_say_what_is_allowed(base, value):
+    problem = only_problem(base, f"[speech]\ndecoders = {value}\n")
+    assert problem.startswith("speech.decoders:") and '"auto" or an integer 1-64' in problem
 
 
 def test_inconsistent_turn_settings_explain_the_rule(base):

@@ -39,6 +39,7 @@ def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_p
         "ich möchte ihnen ein unverbindliches angebot für ihren strom machen",
         "nein haben wir nicht",
         "thomas müller null drei null eins zwei drei",
+        delay=0.4,  # like a busy decoder: each transcript comes 0.4 s after the turn
     )
     config = loopback_config(tmp_path, short_prompts, unknown="screen")
     from callbot.bot import Bot
@@ -88,6 +89,9 @@ def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_p
     assert ("step", "route") in kinds and ("step", "website_route") in kinds
     # every recognizer stream got the caller's audio (from the pre-roll on)
     assert all(s.fed > 1.0 * SAMPLE_RATE * 2 for s in recognizer.streams)
+    # Only the answers a branch decides on (purpose, website) were waited for through result(),
+    # which makes a turn urgent for the decoder; the others were saved once ready (futures.wait).
+    assert [s.future.awaited for s in recognizer.streams] == [False, True, True, False]
 
 
 def test_the_bot_never_talks_while_the_caller_talks(tmp_path, short_prompts):
