@@ -202,17 +202,22 @@ class Conversation:
             stream = self._start_stream(recorder)
         tick = start
         end_reason = "hangup"
-        while not recorder.done:
-            frame = self.call.read_frame() if self.call.active else None
-            if frame is None:
-                break
-            events = recorder.feed(frame)
-            if stream is None and TurnEvent.SPEECH_STARTED in events:
-                stream = self._start_stream(recorder)
-            elif stream is not None:
-                stream.feed(frame)
-            tick += FRAME_SECONDS
-            self.clock.sleep_until(tick)
+        try:
+            while not recorder.done:
+                frame = self.call.read_frame() if self.call.active else None
+                if frame is None:
+                    break
+                events = recorder.feed(frame)
+                if stream is None and TurnEvent.SPEECH_STARTED in events:
+                    stream = self._start_stream(recorder)
+                elif stream is not None:
+                    stream.feed(frame)
+                tick += FRAME_SECONDS
+                self.clock.sleep_until(tick)
+        except BaseException:
+            if stream is not None:  # don't leave the turn open in the recognizer
+                stream.cancel()
+            raise
         if recorder.done:
             end_reason = recorder.turn.end_reason.value
             audio = recorder.turn.audio

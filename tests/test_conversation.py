@@ -142,6 +142,26 @@ def test_caller_hanging_up_mid_turn_keeps_what_was_said():
     assert turn.transcript is not None
 
 
+def test_a_failure_while_listening_cancels_the_recognizer_stream():
+    class BrokenCall(FakeCall):
+        def read_frame(self):
+            if self.reads >= 60:  # 1.2 s in, while the caller talks
+                raise OSError("socket gone")
+            return super().read_frame()
+
+    clock = FakeClock()
+    call = BrokenCall(clock, caller_audio=caller_audio(("speech", 3.0)))
+    recognizer = FakeRecognizer()
+    streams = []
+    original = recognizer.stream
+    recognizer.stream = lambda: streams.append(original()) or streams[-1]
+    conv = Conversation(call, clock, FakePrompts(), TurnSettings(), recognizer)
+    with pytest.raises(OSError, match="socket gone"):
+        conv.listen("identity")
+    [stream] = streams
+    assert stream.cancelled and recognizer.finished == []
+
+
 def test_max_turn_cuts_a_monologue():
     conv, call, clock = conversation(caller_audio(("speech", 30.0)), settings=TurnSettings(max_turn=5.0))
     turn = conv.listen("purpose")
