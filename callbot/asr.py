@@ -204,7 +204,7 @@ class TurnStream:
     def __init__(self, model: SpeechModel, pool: "_DecoderPool"):
         self.model = model
         self._pool = pool
-        self._future = TranscriptFuture(on_wait=lambda: pool.expedite(self))
+        self._future = TranscriptFuture(on_wait=self.expedite)
         # Guarded by the pool's lock:
         self._pending = bytearray()
         self._fed = 0
@@ -235,7 +235,7 @@ class TurnStream:
 
     def cancel(self) -> bool:
         """Drop the turn (caller hung up ...); True if its result will never be delivered."""
-        self._pool.cancel(self)
+        self._pool.end(self)
         return self._future.cancel()
 
     def expedite(self) -> None:
@@ -267,6 +267,8 @@ class TurnStream:
                 self._decode += time.perf_counter() - started
             started = time.perf_counter()
             if piece is not None:
+                if len(piece) % SAMPLE_WIDTH:  # only the last piece of a turn can be short
+                    raise RecognitionError(f"audio is not 16-bit PCM: {self._fed} bytes fed, an odd number")
                 if self._recognizer.AcceptWaveform(piece):  # an utterance ended: keep its words
                     self._results.append(self._recognizer.Result())
                 self._decode += time.perf_counter() - started
@@ -289,7 +291,7 @@ class TurnStream:
             self._fail(error)
 
     def _fail(self, exc: BaseException) -> None:
-        self._pool.fail(self)
+        self._pool.end(self)
         try:
             self._future.set_exception(exc)
         except InvalidStateError:  # cancelled or already resolved
@@ -378,11 +380,8 @@ class _DecoderPool:
                 turn._awaited_at = time.monotonic()
                 self._lock.notify()
 
-    def cancel(self, turn: TurnStream) -> None:
-        with self._lock:
-            self._end(turn)
-
-    def fail(self, turn: TurnStream) -> None:
+    def end(self, turn: TurnStream) -> None:
+        """No more decoding for ``turn`` (cancelled or failed)."""
         with self._lock:
             self._end(turn)
 
@@ -390,16 +389,17 @@ class _DecoderPool:
         with self._lock:
             return len(self._turns)
 
-    def turns(self) -> list[TurnStream]:
-        with self._lock:
-            return list(self._turns)
-
     def close(self, timeout: float) -> None:
-        """Stop the decoder threads once they are idle (cancel the turns first)."""
+        """Refuse new turns, cancel the unfinished ones, stop the threads (waits up to ``timeout``)."""
+        deadline = time.monotonic() + timeout
         with self._lock:
             self._closed = True
+            turns = list(self._turns)
             self._lock.notify_all()
-        deadline = time.monotonic() + timeout
+        for turn in turns:
+            turn.cancel()
+        for turn in turns:
+            turn.join(max(0.0, deadline - time.monotonic()))
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
@@ -431,9 +431,6 @@ class _DecoderPool:
         size = min(len(best._pending), DECODE_CHUNK_BYTES)
         piece = bytes(best._pending[:size]) if size else None
         del best._pending[:size]
-        if piece is not None and best._state is _FINISHED and size % SAMPLE_WIDTH:
-            best._state = _DONE  # fails below, outside the lock
-            return best, b""
         return best, piece
 
     def _work(self) -> None:
@@ -447,10 +444,7 @@ class _DecoderPool:
                     job = self._next()
                 turn, piece = job
                 turn._busy = True
-            if piece == b"":
-                turn._fail(RecognitionError(f"audio is not 16-bit PCM: {turn._fed} bytes fed, an odd number"))
-            else:
-                turn._decode_piece(piece)
+            turn._decode_piece(piece)
             with self._lock:
                 turn._busy = False
                 if piece is None and turn._state is not _DONE:
@@ -504,14 +498,7 @@ class Transcriber(_Transcribing):
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel unfinished turns and wait (up to ``timeout``) for the decoder threads."""
-        deadline = time.monotonic() + timeout
-        with self._pool._lock:
-            self._pool._closed = True
-        for turn in self._pool.turns():
-            turn.cancel()
-        for turn in self._pool.turns():
-            turn.join(max(0.0, deadline - time.monotonic()))
-        self._pool.close(max(0.0, deadline - time.monotonic()))
+        self._pool.close(timeout)
 
 
 # -- recognition in its own process -------------------------------------------------
@@ -664,9 +651,6 @@ class RemoteTurnStream:
     @property
     def future(self) -> TranscriptFuture:
         return self._future
-
-    def expedite(self) -> None:
-        self._owner._outbox.put(("urgent", self._id))
 
     def feed(self, pcm: bytes) -> None:
         if pcm and not self._finished and not self._future.done():
