@@ -205,12 +205,10 @@ def calls_table(records) -> Table:
 
 
 def _local(iso: str | None) -> str:
-    if not iso:
-        return ""
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return iso
+    from callbot.store import local_time
+
+    moment = local_time(iso)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else iso or ""
 
 
 @calls.command("show")
@@ -454,12 +452,11 @@ def _login_name() -> str | None:
 
 def _when(iso: str | None) -> str:
     """Local 'YYYY-MM-DD HH:MM', or just the date at midnight (how --until dates are stored)."""
-    if not iso:
-        return ""
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
-    except ValueError:
-        return iso
+    from callbot.store import local_time
+
+    moment = local_time(iso)
+    if moment is None:
+        return iso or ""
     return moment.strftime("%Y-%m-%d" if (moment.hour, moment.minute, moment.second) == (0, 0, 0)
                            else "%Y-%m-%d %H:%M")
 

@@ -114,6 +114,16 @@ def parse_time(text: str) -> datetime:
     return moment
 
 
+def local_time(text: str | None) -> datetime | None:
+    """A stored time in this machine's time zone, for display; None when empty or not a time."""
+    if not text:
+        return None
+    try:
+        return parse_time(text).astimezone()
+    except ValueError:
+        return None
+
+
 # --------------------------------------------------------------------------
 # Migrations
 

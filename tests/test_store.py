@@ -22,6 +22,7 @@ from callbot.store import (
     Event,
     Store,
     format_time,
+    local_time,
 )
 
 T0 = datetime(2026, 11, 22, 14, 35, 1, 123000, tzinfo=timezone.utc)
@@ -210,6 +211,13 @@ def test_outcome_constants():
         "blocked", "handed_off", "transferred", "rejected",
     }
     assert store_mod.ANSWERED == "answered" and store_mod.INTERRUPTED == "interrupted"
+
+
+def test_local_time_reads_a_stored_time_for_display():
+    moment = local_time("2026-11-22T14:35:01.123Z")
+    assert moment is not None and moment.utcoffset() is not None
+    assert moment == T0 and moment.tzinfo == T0.astimezone().tzinfo
+    assert local_time(None) is None and local_time("") is None and local_time("soon") is None
 
 
 def test_format_time():

@@ -58,7 +58,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callbot.config import LANGUAGES, Config
 from callbot.errors import CallbotError, PromptError, ScriptError
-from callbot.store import OUTCOMES, Store
+from callbot.store import OUTCOMES, Store, local_time
 from callbot.web import data
 from callbot.web.auth import LoginLimiter, new_token, tokens_equal, verify_password
 from callbot.web.promptfiles import PROMPT_ID, PromptEditError, save_recording, set_prompt_text
@@ -249,33 +249,22 @@ class AuthMiddleware:
 
 
 def _local(iso: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    if not iso:
-        return ""
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime(fmt)
-    except ValueError:
-        return iso
+    moment = local_time(iso)
+    return moment.strftime(fmt) if moment else iso or ""
 
 
 def _local_ms(iso: str | None) -> str:
-    if not iso:
-        return ""
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
-    except ValueError:
-        return iso
+    moment = local_time(iso)
+    if moment is None:
+        return iso or ""
     return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 def _offset(iso: str | None, start: str | None) -> str:
-    if not iso or not start:
+    moment, begin = local_time(iso), local_time(start)
+    if moment is None or begin is None:
         return ""
-    try:
-        delta = (datetime.fromisoformat(iso.replace("Z", "+00:00"))
-                 - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
-    except ValueError:
-        return ""
-    return f"+{delta:.2f} s"
+    return f"+{(moment - begin).total_seconds():.2f} s"
 
 
 def _urlpath(value: str) -> str:
