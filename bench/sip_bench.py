@@ -15,52 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from rig import Kamailio, RtpSink, free_udp_port, run_sipp  # noqa: E402
+from _bot import REPO, bot_process, intervals_ms, percentile, write_bot_config
+from rig import Kamailio, RtpSink, run_sipp
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def write_config(work: Path, kam: Kamailio, prompts: Path) -> Path:
-    config = work / "config.toml"
-    config.write_text(
-        "[sip]\n"
-        f'server = "127.0.0.1"\nport = {kam.port}\nusername = "callbot"\npassword = ""\n'
-        f'local_ip = "127.0.0.1"\nlocal_port = {free_udp_port()}\n'
-        "rtp_port_min = 30000\nrtp_port_max = 30399\nregister = true\nregister_expires = 300\n"
-        "[storage]\n"
-        f'database = "{work}/calls.db"\nrecordings = "{work}/recordings"\n'
-        "[prompts]\n"
-        f'dir = "{prompts}"\nlanguage = "de"\n'
-        '[speech]\ntranscription = "off"\n'
-        '[log]\nlevel = "warning"\n'
-    )
-    return config
 
 
 def rtp_intervals(sink: RtpSink) -> tuple[list[float], int]:
@@ -69,7 +39,7 @@ def rtp_intervals(sink: RtpSink) -> tuple[list[float], int]:
         streams[packet.ssrc].append(packet.arrival)
     gaps = []
     for arrivals in streams.values():
-        gaps.extend((b - a) * 1000 for a, b in zip(arrivals, arrivals[1:]))
+        gaps.extend(intervals_ms(arrivals))
     return gaps, len(streams)
 
 
@@ -134,14 +104,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="callbot-bench-") as tmp:
         work = Path(tmp)
         with Kamailio(work / "kamailio") as kam:
-            config = write_config(work, kam, REPO / "prompts")
-            bot = subprocess.Popen([sys.executable, "-m", "callbot", "run", "--config", str(config)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            try:
-                if not kam.wait_registered("callbot", timeout=20):
-                    bot.terminate()
-                    print("bot did not register:", bot.communicate(timeout=10)[1][-2000:], file=sys.stderr)
-                    return 1
+            config = write_bot_config(work, kam, REPO / "prompts", rtp_ports=(30000, 30399),
+                                      speech={"transcription": "off"})
+            with bot_process(config, kam, register_timeout=20) as bot:
                 time.sleep(1.0)
                 idle0, t0 = cpu_seconds(bot.pid), time.monotonic()
                 time.sleep(3.0)
@@ -153,12 +118,6 @@ def main() -> int:
                     with sqlite3.connect(db) as conn:
                         rows_before = conn.execute("select coalesce(max(id), 0) from calls").fetchone()[0]
                     results.append(run_level(n, work, kam, bot.pid, db, rows_before))
-            finally:
-                bot.send_signal(signal.SIGTERM)
-                try:
-                    bot.wait(20)
-                except subprocess.TimeoutExpired:
-                    bot.kill()
     if args.json:
         for r in results:
             print(json.dumps(r))

