@@ -1,4 +1,4 @@
-"""Speed of callbot.asr: real-time factor and finalization latency (not used by the tests).
+"""Speed of callbot.speech.asr: real-time factor and finalization latency (not used by the tests).
 
     python bench/asr_bench.py                       # from the repository root
     python bench/asr_bench.py --model PATH --streams 1,2,4 --seconds 10
@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 
 from callbot.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SAMPLE_WIDTH, decode_file, split_frames  # noqa: E402
 from callbot.errors import CallbotError  # noqa: E402
-from callbot.models import find_packaged_model  # noqa: E402
+from callbot.speech.models import find_packaged_model  # noqa: E402
 
 TEXT = ("안녕하세요 저는 김철수입니다. 내일 오전 열 시 회의 때문에 전화했습니다. "
         "가능하시면 오늘 오후에 다시 연락 부탁드립니다. 감사합니다.")
@@ -146,7 +146,7 @@ def main() -> int:
         print(f"cannot make test speech: {exc}", file=sys.stderr)
         return 2
 
-    from callbot.asr import SpeechModel, Transcriber  # imports vosk
+    from callbot.speech.asr import SpeechModel, Transcriber  # imports vosk
 
     try:
         loading = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Accuracy of callbot.classify on held-apart transcripts (not used by the tests).
+"""Accuracy of callbot.text.classify on held-apart transcripts (not used by the tests).
 
     python bench/classify_bench.py            # from the repository root
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from callbot.classify import classify_call, yes_no  # noqa: E402
+from callbot.text.classify import classify_call, yes_no  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 CALL_LABELS = ("cold_call", "genuine", "unclear")

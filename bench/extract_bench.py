@@ -1,4 +1,4 @@
-"""Held-out benchmark for callbot.extract (caller name and company).
+"""Held-out benchmark for callbot.text.extract (caller name and company).
 
 Run from the repository root:
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from callbot.extract import extract_identity  # noqa: E402
+from callbot.text.extract import extract_identity  # noqa: E402
 
 DEFAULT_DATA = ROOT / "bench" / "data" / "extract_heldout.tsv"
 TARGET = 0.90

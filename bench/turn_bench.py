@@ -28,7 +28,7 @@ from _bot import REPO, bot_process, intervals_ms, percentile, write_bot_config
 sys.path.insert(0, str(REPO))
 
 from callbot.audio import SAMPLE_RATE, write_wav  # noqa: E402
-from callbot.models import find_packaged_model  # noqa: E402
+from callbot.speech.models import find_packaged_model  # noqa: E402
 from rig import Kamailio, RtpSink, run_sipp, ulaw_decode, write_rtp_pcap  # noqa: E402
 from rig.speech import espeak_pcm, talk_spans  # noqa: E402
 

@@ -180,7 +180,7 @@ def main() -> int:
         from starlette.testclient import TestClient
 
         from callbot.web.app import create_app
-        from callbot.web.auth import hash_password
+        from callbot.passwords import hash_password
 
         (base / "prompts" / "de").mkdir(parents=True, exist_ok=True)
         config = default_config(base)

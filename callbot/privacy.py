@@ -28,7 +28,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from callbot.errors import CallbotError
-from callbot.store import EraseCounts, Store, format_time
+from callbot.records import EraseCounts
+from callbot.store import Store
+from callbot.times import format_time
 
 __all__ = ["ForgetReport", "PruneReport", "export", "forget", "prune"]
 

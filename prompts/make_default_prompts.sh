@@ -13,4 +13,4 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."   # so that the callbot package of this checkout is used
-exec "${PYTHON:-python3}" -m callbot.tts --seed "$here"
+exec "${PYTHON:-python3}" -m callbot.prompts --seed "$here"

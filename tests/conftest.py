@@ -91,7 +91,7 @@ def loopback_config(tmp_path: Path, prompts: Path, unknown: str = "greet", trans
 
 @contextlib.contextmanager
 def running_bot(config: Config):
-    from callbot.bot import Bot
+    from callbot.app import Bot
 
     bot = Bot(config)
     bot.start()

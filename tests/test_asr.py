@@ -19,11 +19,11 @@ import pytest
 
 pytest.importorskip("vosk")
 
-from callbot import asr  # noqa: E402
-from callbot.asr import SpeechModel, Transcriber, Transcript  # noqa: E402
+from callbot.speech import asr  # noqa: E402
+from callbot.speech.asr import SpeechModel, Transcriber, Transcript  # noqa: E402
 from callbot.audio import FRAME_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, decode_file, split_frames  # noqa: E402
 from callbot.errors import ModelError, RecognitionError  # noqa: E402
-from callbot.models import find_packaged_model  # noqa: E402
+from callbot.speech.models import find_packaged_model  # noqa: E402
 
 KOREAN_TEXT = "안녕하세요 저는 김철수입니다 내일 회의 때문에 전화했습니다"
 BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH
@@ -491,14 +491,14 @@ def test_a_pool_needs_at_least_one_decoder(model):
 
 
 def test_process_transcriber_refuses_a_missing_model_without_starting_a_process(tmp_path):
-    from callbot.asr import ProcessTranscriber
+    from callbot.speech.asr import ProcessTranscriber
 
     with pytest.raises(ModelError, match="does not exist"):
         ProcessTranscriber(tmp_path / "nothing-here")
 
 
 def test_process_transcriber_reports_a_model_vosk_cannot_load(tmp_path):
-    from callbot.asr import ProcessTranscriber
+    from callbot.speech.asr import ProcessTranscriber
 
     broken = tmp_path / "broken"
     for name in ("am/final.mdl", "conf/model.conf", "graph/HCLr.fst", "graph/Gr.fst", "ivector/final.ie"):
@@ -511,7 +511,7 @@ def test_process_transcriber_reports_a_model_vosk_cannot_load(tmp_path):
 def test_process_transcriber_transcribes_in_its_own_process(model_dir, speech):
     import os
 
-    from callbot.asr import ProcessTranscriber
+    from callbot.speech.asr import ProcessTranscriber
 
     with ProcessTranscriber(model_dir, decoders=1) as remote:
         assert remote._process.pid != os.getpid()
@@ -531,7 +531,7 @@ def test_process_transcriber_transcribes_in_its_own_process(model_dir, speech):
 
 
 def test_pending_turns_fail_instead_of_hanging_when_the_decoder_dies(model_dir, speech):
-    from callbot.asr import ProcessTranscriber
+    from callbot.speech.asr import ProcessTranscriber
     from callbot.errors import RecognitionError
 
     remote = ProcessTranscriber(model_dir)

@@ -1,4 +1,4 @@
-"""Tests for callbot.caller: header parsing, name-addr parsing, CLIR detection."""
+"""Tests for callbot.call.caller: header parsing, name-addr parsing, CLIR detection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from callbot.caller import Caller, NameAddr, identify, identify_raw, parse_headers, parse_name_addr
+from callbot.call.caller import Caller, NameAddr, identify, identify_raw, parse_headers, parse_name_addr
 
 CRLF = "\r\n"
 SDP = CRLF.join(

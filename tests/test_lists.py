@@ -25,7 +25,8 @@ from callbot.lists import (
     plan_import,
     read_contacts,
 )
-from callbot.store import ListEntry, format_time
+from callbot.records import ListEntry
+from callbot.times import format_time
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 _ids = iter(range(1, 10_000))

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from callbot import models
+from callbot.speech import models
 from callbot.cli import main
 from callbot.errors import ModelError
-from callbot.models import ModelSpec, find_packaged_model, install, installed
+from callbot.speech.models import ModelSpec, find_packaged_model, install, installed
 
 NAME = "vosk-model-test-0.1"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from callbot.caller import identify_raw
-from callbot.policy import Action, Listed, decide
+from callbot.call.caller import identify_raw
+from callbot.call.policy import Action, Listed, decide
 
 NUMBERED = b"INVITE sip:callbot@h SIP/2.0\r\nFrom: <sip:03012345678@fritz.box>;tag=1\r\n\r\n"
 WITHHELD = b"INVITE sip:callbot@h SIP/2.0\r\nFrom: <sip:anonymous@anonymous.invalid>;tag=1\r\nPrivacy: id\r\n\r\n"

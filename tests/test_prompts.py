@@ -35,7 +35,7 @@ from callbot.prompts import (
     tts_key,
     write_seed,
 )
-from callbot.tts import EspeakNg, TtsError, TtsUnavailable, default_engine
+from callbot.speech.tts import EspeakNg, TtsError, TtsUnavailable, default_engine
 from tests.conftest import SHORT_PROMPTS
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
@@ -699,8 +699,8 @@ def test_write_seed_without_espeak_changes_nothing(shipped, no_espeak):
     assert sorted(p.name for p in (shipped / "de" / SEED_DIR).iterdir()) == before
 
 
-def test_python_m_callbot_tts_seed(shipped, no_espeak, capsys):
-    from callbot.tts import main
+def test_python_m_callbot_prompts_seed(shipped, no_espeak, capsys):
+    from callbot.prompts.__main__ import main
 
     assert main(["--seed", str(shipped)]) == 0
     out = capsys.readouterr().out
@@ -737,8 +737,8 @@ def test_cli_list(shipped, tmp_path, no_espeak, monkeypatch):
 
     seen = {}
 
-    def load_script(path, prompt_ids, outcomes):
-        seen.update(path=path, prompt_ids=list(prompt_ids), outcomes=set(outcomes))
+    def load_script(path, prompt_ids):
+        seen.update(path=path, prompt_ids=list(prompt_ids))
         return FakeScript()
 
     fake.load_script = load_script
@@ -753,7 +753,6 @@ def test_cli_list(shipped, tmp_path, no_espeak, monkeypatch):
     assert rows["ask_identity"][0] == "TTS espeak-ng de" and rows["ask_identity"][2] == "ask_who, ask_who_again"
     assert rows["offer"][2] == "—"
     assert seen["path"] == shipped / "de" / "script.toml" and "hello" in seen["prompt_ids"]
-    assert {"cold_call_countered", "message_taken", "no_response"} <= seen["outcomes"]
 
 
 def test_cli_list_without_a_script(tmp_path, short_prompts):

@@ -6,7 +6,7 @@ import time
 
 
 from callbot.audio import write_wav
-from callbot.democaller import DemoCaller
+from callbot.telephony.democaller import DemoCaller
 from tests.conftest import SHORT_PROMPTS, loopback_config, prompt_sequence, running_bot, tone
 
 FRITZBOX = "<sip:03012345678@fritz.box>"

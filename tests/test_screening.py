@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from callbot.audio import SAMPLE_RATE
-from callbot.democaller import DemoCaller
-from callbot.screening import summarize
+from callbot.telephony.democaller import DemoCaller
+from callbot.text.findings import summarize
 from tests.conftest import SHORT_PROMPTS, loopback_config, running_bot, tone
 from rig.speech import talk_spans
 from tests.fakes import CannedRecognizer
@@ -42,7 +42,7 @@ def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_p
         delay=0.4,  # like a busy decoder: each transcript comes 0.4 s after the turn
     )
     config = loopback_config(tmp_path, short_prompts, unknown="screen")
-    from callbot.bot import Bot
+    from callbot.app import Bot
 
     bot = Bot(config, recognizer=recognizer)
     bot.start()

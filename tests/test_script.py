@@ -23,9 +23,9 @@ from callbot.script import (
     parse_condition,
     parse_script,
 )
-from callbot.session import Conversation
-from callbot.store import OUTCOMES
-from callbot.vad import TurnSettings
+from callbot.call.conversation import Conversation
+from callbot.outcome import OUTCOMES
+from callbot.speech.turns import TurnSettings
 from tests.conftest import tone
 from tests.fakes import FakeCall, FakeClock
 

@@ -1,4 +1,4 @@
-from callbot.session import FRAME_SECONDS, LEAD_FRAMES, announce_and_hang_up, play
+from callbot.call.conversation import FRAME_SECONDS, LEAD_FRAMES, announce_and_hang_up, play
 from tests.fakes import FakeCall, FakeClock
 
 FRAMES = [bytes([i % 256]) * 320 for i in range(250)]  # 5 s of distinct frames

@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from callbot.audio import ulaw_decode, ulaw_encode
-from callbot.democaller import DemoCaller
+from callbot.telephony.democaller import DemoCaller
 from tests.conftest import loopback_config, running_bot, tone
 
 ANONYMOUS = '"Anonymous" <sip:anonymous@anonymous.invalid>'
@@ -98,8 +98,8 @@ def test_tel_uri_caller_is_answered_and_normalised(tmp_path, short_prompts):
 
 def test_caller_audio_arrives_as_16_bit_pcm(tmp_path, short_prompts):
     """Bit-exact µ-law decode: the 8-bit default would leave only 256 coarse levels."""
-    from callbot.sip import SipEndpoint
-    from callbot.bot import sip_settings
+    from callbot.telephony.endpoint import SipEndpoint
+    from callbot.app import sip_settings
 
     config = loopback_config(tmp_path, short_prompts)
     heard = bytearray()
@@ -134,8 +134,8 @@ def test_caller_audio_arrives_as_16_bit_pcm(tmp_path, short_prompts):
 
 
 def test_reads_never_block_when_no_rtp_arrives(tmp_path, short_prompts):
-    from callbot.sip import SipEndpoint
-    from callbot.bot import sip_settings
+    from callbot.telephony.endpoint import SipEndpoint
+    from callbot.app import sip_settings
 
     config = loopback_config(tmp_path, short_prompts)
     result = {}
@@ -237,7 +237,8 @@ def test_library_debug_output_stays_off_stdout(tmp_path, short_prompts, capfd):
 
 
 def test_open_rows_from_a_crash_are_finalized_as_interrupted(tmp_path, short_prompts):
-    from callbot.store import CallerFields, Store
+    from callbot.records import CallerFields
+    from callbot.store import Store
 
     config = loopback_config(tmp_path, short_prompts)
     crashed = Store(config.storage.database)

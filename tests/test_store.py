@@ -13,17 +13,10 @@ import pytest
 
 from callbot import store as store_mod
 from callbot.errors import StoreError
-from callbot.store import (
-    MIGRATIONS,
-    OUTCOMES,
-    SCHEMA_VERSION,
-    CallerFields,
-    CallRecord,
-    Event,
-    Store,
-    format_time,
-    local_time,
-)
+from callbot.store import MIGRATIONS, SCHEMA_VERSION, Store
+from callbot.outcome import OUTCOMES, Outcome
+from callbot.records import CallerFields, CallRecord, EraseCounts, Event, TurnFields
+from callbot.times import format_time, local_time
 
 T0 = datetime(2026, 11, 22, 14, 35, 1, 123000, tzinfo=timezone.utc)
 
@@ -210,7 +203,7 @@ def test_outcome_constants():
         "interrupted", "timeout", "cold_call_countered", "message_taken", "no_response",
         "blocked", "handed_off", "transferred", "rejected",
     }
-    assert store_mod.ANSWERED == "answered" and store_mod.INTERRUPTED == "interrupted"
+    assert Outcome.ANSWERED == "answered" and Outcome.INTERRUPTED == "interrupted"
 
 
 def test_local_time_reads_a_stored_time_for_display():
@@ -530,7 +523,7 @@ def test_0002_upgrades_a_database_made_by_0001(db_path, monkeypatch):
 
 def test_turns_and_screening_results(store):
     from datetime import datetime, timezone
-    from callbot.store import TurnFields
+    from callbot.records import TurnFields
 
     call_id = store.start_call(caller(), "t").result(5)
     at = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
@@ -704,7 +697,7 @@ def _call(store, clock, number="+4930123456", dialled="030123456", display=None,
     if fields:
         store.update_call(call_id, **fields)
     for seq, (speaker, text) in enumerate(turns, start=1):
-        store.add_turn(call_id, store_mod.TurnFields(seq=seq, speaker=speaker, started_at=clock(), duration=1.0,
+        store.add_turn(call_id, TurnFields(seq=seq, speaker=speaker, started_at=clock(), duration=1.0,
                                                      text=text, recording=f"{call_id}/{seq:02d}.wav"))
     store.finish_call(call_id, outcome)
     return call_id
@@ -796,9 +789,9 @@ def test_search_index_follows_update_call_and_add_turn(store, clock):
     store.flush()
     assert [r.id for r in store.search_calls(text="fassung")[0]] == [call_id]
     store.update_call(call_id, transcript="zweite version", person="Max Mustermann")
-    store.add_turn(call_id, store_mod.TurnFields(seq=9, speaker="caller", started_at=clock(), duration=1.0,
+    store.add_turn(call_id, TurnFields(seq=9, speaker="caller", started_at=clock(), duration=1.0,
                                                  text="Photovoltaik"))
-    store.add_turn(call_id, store_mod.TurnFields(seq=10, speaker="bot", started_at=clock(), duration=1.0,
+    store.add_turn(call_id, TurnFields(seq=10, speaker="bot", started_at=clock(), duration=1.0,
                                                  text="Sonderangebot"))
     store.flush()
     assert store.search_calls(text="erste")[1] == 0
@@ -850,7 +843,7 @@ def test_0005_indexes_calls_made_before_it(db_path, monkeypatch):
     with Store(db_path) as old:
         call_id = old.start_call(caller(), "old").result(5)
         old.update_call(call_id, transcript="altes gespräch")
-        old.add_turn(call_id, store_mod.TurnFields(seq=1, speaker="caller", started_at=T0, duration=1.0,
+        old.add_turn(call_id, TurnFields(seq=1, speaker="caller", started_at=T0, duration=1.0,
                                                    text="windkraft"))
     monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS)
     with Store(db_path) as s:
@@ -884,7 +877,7 @@ def test_erase_call_content_keeps_the_call_and_its_trail(store, clock):
     assert store.prunable_calls(T0 + timedelta(days=1)) == [call_id]
     assert store.recordings_of([call_id]) == [(call_id, f"{call_id}/01.wav"), (call_id, f"{call_id}/02.wav")]
     counts = store.erase_call_content([call_id]).result(5)
-    assert counts == store_mod.EraseCounts(calls=1, turns=2, leads=1)
+    assert counts == EraseCounts(calls=1, turns=2, leads=1)
     record = store.call(call_id)
     assert record.transcript is None and record.person == "Max" and record.reasons == ("unknown: screening",)
     assert all(t.text is None and t.recording is None for t in store.turns(call_id))
@@ -892,7 +885,7 @@ def test_erase_call_content_keeps_the_call_and_its_trail(store, clock):
     assert store.search_calls(text="geheim")[1] == 0
     assert store.prunable_calls(T0 + timedelta(days=1)) == []
     assert store.prunable_calls(T0 + timedelta(days=1), content_only=False) == [call_id]
-    assert store.erase_call_content([call_id]).result(5) == store_mod.EraseCounts()
+    assert store.erase_call_content([call_id]).result(5) == EraseCounts()
 
 
 def test_delete_calls_removes_children_first(store, clock):
@@ -902,7 +895,7 @@ def test_delete_calls_removes_children_first(store, clock):
     store.add_lead(gone, 1, "contact", "weg", None)
     store.flush()
     counts = store.delete_calls([gone]).result(5)
-    assert counts == store_mod.EraseCounts(calls=1, events=1, turns=1, leads=1)
+    assert counts == EraseCounts(calls=1, events=1, turns=1, leads=1)
     assert store.call(gone) is None and store.call(keep) is not None
     assert store.search_calls(text="weg")[1] == 0 and store.search_calls(text="bleibt")[1] == 1
     store.optimize_search().result(5)

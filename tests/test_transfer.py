@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from callbot.bot import sip_settings
-from callbot.sip import SipEndpoint, TransferResult
+from callbot.app import sip_settings
+from callbot.telephony.endpoint import SipEndpoint, TransferResult
 from rig import Kamailio, RtpSink, kamailio_binary, run_sipp, sipp_binary
 from tests.conftest import loopback_config
 

@@ -1,4 +1,4 @@
-"""Tests for callbot.tts: espeak-ng and Piper engines, and engine selection from [tts]."""
+"""Tests for callbot.speech.tts: espeak-ng and Piper engines, and engine selection from [tts]."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from callbot.audio import SAMPLE_RATE, duration_seconds, level_dbfs
 from callbot.config import TtsConfig
 from callbot.errors import CallbotError
-from callbot.tts import (
+from callbot.speech.tts import (
     DEFAULT_SPEED,
     EspeakNg,
     Piper,

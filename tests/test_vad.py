@@ -1,4 +1,4 @@
-"""Tests for callbot.vad: the pure turn segmenter, the energy detector and the recorder."""
+"""Tests for callbot.speech.turns: the pure turn segmenter, the energy detector and the recorder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from callbot.audio import FRAME_BYTES, SAMPLE_RATE, decode_file, level_dbfs, split_frames
 from callbot.errors import AudioError
-from callbot.vad import (
+from callbot.speech.turns import (
     EnergyDetector,
     Turn,
     TurnEvent,
@@ -789,7 +789,7 @@ def test_real_speech_talking_over_the_end_of_the_prompt(utterances):
 
 
 def test_turn_audio_so_far_starts_with_the_pre_roll_and_grows_into_the_turn():
-    from callbot.vad import TurnRecorder, TurnEvent, TurnSettings
+    from callbot.speech.turns import TurnRecorder, TurnEvent, TurnSettings
 
     settings = TurnSettings()
     recorder = TurnRecorder(settings)

@@ -22,7 +22,8 @@ from starlette.testclient import TestClient
 from callbot.audio import write_wav
 from callbot.config import Config, load_config
 from callbot.store import Store
-from callbot.web.auth import LoginLimiter, check_password_hash, hash_password, verify_password
+from callbot.web.auth import LoginLimiter
+from callbot.passwords import check_password_hash, hash_password, verify_password
 from callbot.web.promptfiles import PromptEditError, set_text_in_source, toml_string
 from tests.conftest import REPO, tone
 

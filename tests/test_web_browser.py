@@ -19,7 +19,7 @@ import soundfile
 from callbot.audio import write_wav
 from callbot.config import load_config
 from callbot.store import Store
-from callbot.web.auth import hash_password
+from callbot.passwords import hash_password
 from tests.conftest import REPO, tone
 from tests.test_web import COLD, PASSWORD, seed_store
 

@@ -25,7 +25,6 @@ Security model
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import io
 import logging
@@ -58,9 +57,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callbot.config import LANGUAGES, Config
 from callbot.errors import CallbotError, PromptError, ScriptError
-from callbot.store import OUTCOMES, Store, local_time
+from callbot.outcome import OUTCOMES
+from callbot.store import Store
+from callbot.times import local_time
 from callbot.web import data
-from callbot.web.auth import LoginLimiter, new_token, tokens_equal, verify_password
+from callbot.web.auth import LoginLimiter, new_token, tokens_equal
+from callbot.passwords import verify_password
 from callbot.web.promptfiles import PROMPT_ID, PromptEditError, save_recording, set_prompt_text
 
 log = logging.getLogger("callbot.web")
@@ -729,7 +731,7 @@ def _dir_stamp(lang_dir: Path) -> tuple:
 
 def _report(state: WebState, lang: str, fresh: bool = False):
     """The render report of a language (what callers hear and every problem), cached until a file changes."""
-    from callbot.bot import REQUIRED_PROMPTS
+    from callbot.call.policy import POLICY_PROMPTS
     from callbot.prompts import PromptLibrary, config_kwargs
 
     lang_dir = Path(state.config.prompts.dir) / lang
@@ -738,29 +740,18 @@ def _report(state: WebState, lang: str, fresh: bool = False):
         cached = state._reports.get(lang)
         if cached is not None and cached[0] == stamp and not fresh:
             return cached[1]
-        report = PromptLibrary.render(**config_kwargs(state.config, lang), required=REQUIRED_PROMPTS)
+        report = PromptLibrary.render(**config_kwargs(state.config, lang), required=POLICY_PROMPTS)
         state._reports[lang] = (stamp, report)
         return report
 
 
-class _Ids:
-    """What load_owner_script needs of a prompt library: the prompt ids."""
-
-    def __init__(self, ids: set[str]):
-        self._ids = sorted(ids)
-
-    def ids(self) -> list[str]:
-        return list(self._ids)
-
-
 def _script_check(state: WebState, lang: str, report) -> dict[str, Any]:
-    from callbot.bot import load_owner_script, script_path
+    from callbot.script import load_owner_script, script_path
 
-    config = dataclasses.replace(state.config, prompts=dataclasses.replace(state.config.prompts, language=lang))
-    path = script_path(config)
+    path = script_path(state.config.prompts.dir, lang)
     ids = set(report.prompts) | set(report.texts)
     try:
-        script = load_owner_script(config, _Ids(ids))  # type: ignore[arg-type]
+        script = load_owner_script(state.config.prompts.dir, lang, sorted(ids))
     except ScriptError as exc:
         return {"ok": False, "path": path, "problems": exc.problems or [str(exc)]}
     except CallbotError as exc:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from callbot import lists
-from callbot.store import CallRecord, ListEntry, Store
+from callbot.records import CallRecord, ListEntry
+from callbot.store import Store
 
 BLOCK_LIST = "block"
 ALLOW_LIST = "allow"

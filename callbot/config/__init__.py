@@ -835,7 +835,7 @@ def _load_speech(r: _Reader, t: dict[str, Any], base: Path, language: str) -> Sp
 
 
 def _load_turns(r: _Reader, t: dict[str, Any]) -> TurnsConfig:
-    from callbot.vad import TurnSettings  # pure; its checks are the single source of truth
+    from callbot.speech.turns import TurnSettings  # pure; its checks are the single source of truth
 
     d = TurnsConfig()
     s = "turns"
@@ -888,7 +888,7 @@ def _load_tts(r: _Reader, t: dict[str, Any], base: Path) -> TtsConfig:
 
 
 def _load_web(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> WebConfig:
-    from callbot.web.auth import check_password_hash  # standard library only
+    from callbot.passwords import check_password_hash
 
     d = WebConfig()
     s = "web"

@@ -41,7 +41,7 @@ import vosk
 
 from callbot.audio import SAMPLE_RATE, SAMPLE_WIDTH
 from callbot.errors import CallbotError, ModelError, RecognitionError
-from callbot.models import INSTALL_HINT, layout_problems, looks_like_model
+from callbot.speech.models import INSTALL_HINT, layout_problems, looks_like_model
 
 log = logging.getLogger(__name__)
 

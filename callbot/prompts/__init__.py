@@ -7,7 +7,7 @@ Layout, per language::
     prompts/<language>/tts/<id>-<hash>.wav    shipped pre-rendered speech (the "seed cache")
 
 A recording wins; a prompt without one is spoken from its text by the TTS
-engine (:mod:`callbot.tts`). Either way the audio is *rendered* once into
+engine (:mod:`callbot.speech.tts`). Either way the audio is *rendered* once into
 what callers hear — 8 kHz 16-bit mono, leading/trailing silence trimmed,
 loudness-normalized — and cached as a WAV file named by a hash of its content
 (the recording's bytes, or text + TTS engine/voice/speed), so an unchanged
@@ -56,7 +56,7 @@ from callbot.audio import (
     split_frames,
 )
 from callbot.errors import AudioError, PromptError
-from callbot.tts import TtsEngine, TtsError, TtsUnavailable, default_engine
+from callbot.speech.tts import TtsEngine, TtsError, TtsUnavailable, default_engine
 
 log = logging.getLogger(__name__)
 
@@ -721,7 +721,7 @@ class PromptLibrary:
 
 def config_kwargs(config: Any, language: str | None = None) -> dict[str, Any]:
     """``directory``, ``language``, ``cache_dir`` and ``tts`` for a Config (see :meth:`PromptLibrary.load`)."""
-    from callbot.tts import engine_from_config
+    from callbot.speech.tts import engine_from_config
 
     language = language or config.prompts.language
     tts_config = getattr(config, "tts", None)

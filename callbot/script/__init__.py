@@ -38,10 +38,10 @@ Conditions (``when``)
 ---------------------
 ``label is cold_call``
     What the caller said so far (all answers together) sounds like a cold
-    call (:func:`callbot.classify.classify_call`). Labels: ``cold_call``,
+    call (:func:`callbot.text.classify.classify_call`). Labels: ``cold_call``,
     ``genuine``, ``unclear``.
 ``answer is no``
-    The caller's LAST answer, read as yes/no (:func:`callbot.classify.yes_no`):
+    The caller's LAST answer, read as yes/no (:func:`callbot.text.classify.yes_no`):
     ``yes``, ``no`` or ``unknown`` (don't know, not understood, silence).
 ``silent``
     The caller said nothing during the last ``listen``.
@@ -90,8 +90,9 @@ from typing import Callable
 from pathlib import Path
 from types import MappingProxyType
 
-from callbot.classify import Classification, classify_call, yes_no
+from callbot.text.classify import Classification, classify_call, yes_no
 from callbot.errors import ScriptError
+from callbot.outcome import OUTCOMES
 
 __all__ = [
     "ANSWERS",
@@ -267,7 +268,21 @@ class CallContext:
 # -- loading and validation -------------------------------------------------------
 
 
-def load_script(path: Path, prompt_ids: Collection[str], outcomes: Collection[str]) -> Script:
+#: The owner's script, per language: ``<prompts dir>/<language>/SCRIPT_FILE``.
+SCRIPT_FILE = "script.toml"
+
+
+def script_path(prompts_dir: Path, language: str) -> Path:
+    """Where the owner's script for ``language`` lives."""
+    return Path(prompts_dir) / language / SCRIPT_FILE
+
+
+def load_owner_script(prompts_dir: Path, language: str, prompt_ids: Collection[str]) -> Script:
+    """The owner's validated script (raises ScriptError listing every problem)."""
+    return load_script(script_path(prompts_dir, language), prompt_ids)
+
+
+def load_script(path: Path, prompt_ids: Collection[str], outcomes: Collection[str] = OUTCOMES) -> Script:
     """Read and check ``path``; raises :class:`ScriptError` listing every problem."""
     path = Path(path)
     try:
@@ -278,7 +293,7 @@ def load_script(path: Path, prompt_ids: Collection[str], outcomes: Collection[st
     return Script(script.start, script.steps, path)
 
 
-def parse_script(text: str, prompt_ids: Collection[str], outcomes: Collection[str],
+def parse_script(text: str, prompt_ids: Collection[str], outcomes: Collection[str] = OUTCOMES,
                  source: str = "script.toml") -> Script:
     """Parse and check a script; raises :class:`ScriptError` listing every problem."""
     try:

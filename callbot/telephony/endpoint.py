@@ -29,8 +29,8 @@ from rfcvoip.VoIP.status import PhoneStatus
 from callbot.audio import FRAME_BYTES
 from callbot.errors import SipError
 
-log = logging.getLogger("callbot.sip")
-_lib_log = logging.getLogger("callbot.sip.rfcvoip")
+log = logging.getLogger("callbot.telephony.endpoint")
+_lib_log = logging.getLogger("callbot.telephony.endpoint.rfcvoip")
 
 #: Registration retry backoff after a failure: first delay, cap (seconds).
 REGISTER_BACKOFF_FIRST = 1.0

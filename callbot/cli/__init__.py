@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from callbot import models as speech_models
+from callbot.speech import models as speech_models
 from callbot.errors import CallbotError, ConfigError, PromptError, ScriptError
 
 #: Exit codes: 1 = a check found problems / runtime failure, 2 = bad input.
@@ -84,7 +84,7 @@ def main() -> None:
 @handles_errors
 def run(config_path: Path) -> None:
     """Run the bot in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
-    from callbot.bot import Bot
+    from callbot.app import Bot
     from callbot.config import load_config
 
     config = load_config(config_path)
@@ -114,20 +114,21 @@ def run(config_path: Path) -> None:
 @handles_errors
 def check(config_path: Path) -> None:
     """Validate the configuration, the prompts and the owner's script; exit non-zero on any problem."""
-    from callbot.bot import REQUIRED_PROMPTS, load_owner_script, script_path
+    from callbot.call.policy import POLICY_PROMPTS
+    from callbot.script import load_owner_script, script_path
     from callbot.config import load_config
     from callbot.prompts import PromptLibrary
 
     config = load_config(config_path)
-    prompts = PromptLibrary.from_config(config, required=REQUIRED_PROMPTS)
+    prompts = PromptLibrary.from_config(config, required=POLICY_PROMPTS)
     out.print(f"[green]✓[/] configuration {config_path} is valid", highlight=False)
     for prompt_id in prompts.ids():
         prompt = prompts.get(prompt_id)
         out.print(f"[green]✓[/] prompt {prompt.language}/{prompt.id}: {prompt.duration:.1f} s from {prompt.source.name}",
                   highlight=False)
     if config.calls.unknown == "screen":
-        script = load_owner_script(config, prompts)
-        out.print(f"[green]✓[/] script {script_path(config)}: {len(script.steps)} steps, starts at {script.start}",
+        script = load_owner_script(config.prompts.dir, config.prompts.language, prompts.ids())
+        out.print(f"[green]✓[/] script {script_path(config.prompts.dir, config.prompts.language)}: {len(script.steps)} steps, starts at {script.start}",
                   highlight=False)
 
 
@@ -175,7 +176,7 @@ def calls(ctx, config_path, since, outcome, number, limit, as_json) -> None:
     ctx.obj = {"config_path": config_path}
     if ctx.invoked_subcommand is not None:
         return
-    from callbot.store import OUTCOMES
+    from callbot.outcome import OUTCOMES
 
     if outcome and outcome not in OUTCOMES:
         raise click.BadParameter(f"{outcome!r}; one of: {', '.join(sorted(OUTCOMES))}", param_hint="--outcome")
@@ -205,7 +206,7 @@ def calls_table(records) -> Table:
 
 
 def _local(iso: str | None) -> str:
-    from callbot.store import local_time
+    from callbot.times import local_time
 
     moment = local_time(iso)
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else iso or ""
@@ -387,7 +388,7 @@ def web(ctx, config_path: Path, host: str, port: int) -> None:
 @web.command("hash-password")
 def web_hash_password() -> None:
     """Ask for a new web password (hidden) and print its hash for [web] password_hash."""
-    from callbot.web.auth import hash_password
+    from callbot.passwords import hash_password
 
     password = click.prompt("New web password", hide_input=True, confirmation_prompt="Repeat it",
                             err=True)
@@ -452,7 +453,7 @@ def _login_name() -> str | None:
 
 def _when(iso: str | None) -> str:
     """Local 'YYYY-MM-DD HH:MM', or just the date at midnight (how --until dates are stored)."""
-    from callbot.store import local_time
+    from callbot.times import local_time
 
     moment = local_time(iso)
     if moment is None:
@@ -785,7 +786,7 @@ def bundled_prompts_dir() -> Path:
     here = Path.cwd() / "prompts"
     if (here / "de").is_dir():
         return here
-    return Path(__file__).resolve().parent.parent / "prompts"
+    return Path(__file__).resolve().parents[2] / "prompts"
 
 
 def _free_udp_port(ip: str = "127.0.0.1") -> int:
@@ -802,13 +803,13 @@ def _free_udp_port(ip: str = "127.0.0.1") -> int:
 def demo(language: str, data_dir: Path | None) -> None:
     """Run the bot and a built-in caller on loopback: one withheld and one numbered call."""
     from callbot.audio import decode_file
-    from callbot.bot import Bot
+    from callbot.app import Bot
     from callbot.config import DEFAULT_MODELS, default_config
-    from callbot.democaller import DemoCaller
+    from callbot.telephony.democaller import DemoCaller
 
     # The demo explains a missing speech model itself; only errors are logged.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    voice = Path(__file__).resolve().parent / "demo_audio"
+    voice = Path(__file__).resolve().parents[1] / "demo_audio"
     answers = tuple(decode_file(voice / f"{field}-{language}.wav") for field in ("identity", "purpose"))
     with tempfile.TemporaryDirectory(prefix="callbot-demo-") as tmp:
         base = data_dir or Path(tmp)
@@ -935,21 +936,14 @@ def models_list(models_dir: Path) -> None:
 
 # -- prompts ---------------------------------------------------------------------
 # `callbot prompts list | render [--seed] | export ID OUT.wav`: what callers hear.
-#: Outcomes a script may end in besides the call log's own (see callbot.script).
-_SCRIPT_OUTCOMES = frozenset({"cold_call_countered", "message_taken", "no_response"})
-
-
 def _prompt_report(config_path: Path):
     """The config and a RenderReport of its prompt language (nothing raised for prompt problems)."""
     from callbot.config import load_config
-    from callbot.prompts import DEFAULT_REQUIRED, PromptLibrary, config_kwargs
+    from callbot.call.policy import POLICY_PROMPTS
+    from callbot.prompts import PromptLibrary, config_kwargs
 
     config = load_config(config_path)
-    try:
-        from callbot.bot import REQUIRED_PROMPTS as required
-    except ImportError:  # pragma: no cover - the bot module is always there
-        required = DEFAULT_REQUIRED
-    return config, PromptLibrary.render(**config_kwargs(config), required=required)
+    return config, PromptLibrary.render(**config_kwargs(config), required=POLICY_PROMPTS)
 
 
 def _prompt_usage(lang_dir: Path, prompt_ids: list[str]) -> dict[str, list[str]] | None:
@@ -957,19 +951,14 @@ def _prompt_usage(lang_dir: Path, prompt_ids: list[str]) -> dict[str, list[str]]
     script_path = lang_dir / "script.toml"
     if not script_path.is_file():
         return None
+    from callbot.script import load_script
+
     try:
-        from callbot.script import load_script
-        from callbot.store import OUTCOMES
-    except ImportError:
-        return None
-    try:
-        script = load_script(script_path, prompt_ids, frozenset(OUTCOMES) | _SCRIPT_OUTCOMES)
+        script = load_script(script_path, prompt_ids)
         return dict(script.prompt_usage())
     except CallbotError as exc:
         err.print(f"[yellow]note:[/] {script_path} has problems, so 'used by' is not shown: {exc}",
                   highlight=False, markup=True)
-        return None
-    except (AttributeError, TypeError):  # an older or newer script module
         return None
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol, Sequence
 
 from callbot.audio import FRAME_MS, duration_seconds
-from callbot.vad import TurnEvent, TurnRecorder, TurnSettings
+from callbot.speech.turns import TurnEvent, TurnRecorder, TurnSettings
 
 #: Seconds of audio in one frame.
 FRAME_SECONDS = FRAME_MS / 1000
@@ -116,7 +116,7 @@ PROMPT_TAIL_SECONDS = 5.0
 
 
 class TurnStream(Protocol):
-    """A recognizer for one caller turn (see callbot.asr.TurnStream)."""
+    """A recognizer for one caller turn (see callbot.speech.asr.TurnStream)."""
 
     def feed(self, pcm: bytes) -> None: ...
 
@@ -148,7 +148,7 @@ class CallerTurn:
     started_at: datetime        # wall clock when the caller started (or listening began)
     duration: float             # seconds of audio in ``audio``
     end_reason: str             # speech_stopped | no_speech | max_length | hangup
-    transcript: Future | None  # Future[callbot.asr.Transcript]; None when nothing to transcribe
+    transcript: Future | None  # Future[callbot.speech.asr.Transcript]; None when nothing to transcribe
     speech_ended_at: float | None = None  # session clock: when the caller stopped talking
 
 

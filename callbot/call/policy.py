@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from callbot.caller import Caller
+from callbot.call.caller import Caller
+
+#: Prompts the policy plays (the script adds its own); the bot needs them before it takes calls.
+POLICY_PROMPTS = ("withheld", "hello", "blocked")
 
 #: RFC 5079 response for refusing anonymous calls without answering.
 ANONYMITY_DISALLOWED = 433

@@ -36,7 +36,6 @@ Besides the calls themselves the file holds
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import queue
@@ -46,40 +45,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
-from .errors import StoreError
+from callbot import numbers
+from callbot.errors import StoreError
+from callbot.outcome import OUTCOMES, Outcome
+from callbot.records import (
+    SCREENING_FIELDS, CallerFields, CallRecord, EraseCounts, Event, Lead, ListEntry, Turn, TurnFields,
+)
+from callbot.times import format_time, parse_time, utc_now
 
 log = logging.getLogger("callbot.store")
-
-# --------------------------------------------------------------------------
-# Outcomes
-
-WITHHELD_REJECTED = "withheld_rejected"
-CANCELLED = "cancelled"
-ANSWERED = "answered"
-CALLER_HUNG_UP = "caller_hung_up"
-ERROR = "error"
-INTERRUPTED = "interrupted"
-TIMEOUT = "timeout"
-COLD_CALL_COUNTERED = "cold_call_countered"  # the owner's counter-offer was played
-MESSAGE_TAKEN = "message_taken"              # a genuine caller left a message
-NO_RESPONSE = "no_response"                  # the caller stayed silent
-BLOCKED = "blocked"                          # on the block list: announced and hung up
-HANDED_OFF = "handed_off"                    # allowed/known: left ringing for a person (not answered)
-TRANSFERRED = "transferred"                  # allowed/known: handed to a person by SIP REFER
-REJECTED = "rejected"                        # allowed/known: refused with a final status (handoff.mode = reject)
-
-OUTCOMES: frozenset[str] = frozenset(
-    {WITHHELD_REJECTED, CANCELLED, ANSWERED, CALLER_HUNG_UP, ERROR, INTERRUPTED, TIMEOUT,
-     COLD_CALL_COUNTERED, MESSAGE_TAKEN, NO_RESPONSE, BLOCKED, HANDED_OFF, TRANSFERRED, REJECTED}
-)
 
 RESTART_RULE = "restart"
 RESTART_REASON = "bot restarted; call was open when it stopped"
@@ -88,40 +69,6 @@ RESTART_REASON = "bot restarted; call was open when it stopped"
 _BUSY_TIMEOUT = 30.0
 # How long finalize_interrupted() waits for the writer.
 _SYNC_TIMEOUT = 60.0
-
-
-# --------------------------------------------------------------------------
-# Time helpers
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def format_time(moment: datetime) -> str:
-    """``2026-11-22T14:35:01.123Z``. A naive datetime is taken to be UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_time(text: str) -> datetime:
-    """Inverse of :func:`format_time` (accepts any ISO-8601 form with an offset or Z)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-def local_time(text: str | None) -> datetime | None:
-    """A stored time in this machine's time zone, for display; None when empty or not a time."""
-    if not text:
-        return None
-    try:
-        return parse_time(text).astimezone()
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------
@@ -346,143 +293,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATIONS_DDL = "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
 
 
-# --------------------------------------------------------------------------
-# Records
-
-
-@dataclass(frozen=True)
-class CallerFields:
-    """What the SIP side knows about the caller at INVITE time."""
-
-    raw: str
-    display: str | None
-    number: str | None
-    dialled: str | None
-    country: int | None
-    region: str | None
-    type: str | None
-    description: str | None
-    valid: bool
-    withheld: bool
-    number_source: str | None
-    evidence: str | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    call_id: int
-    at: str
-    kind: str
-    rule: str | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class TurnFields:
-    """One turn of a call: the bot speaking a prompt, or the caller answering."""
-
-    seq: int
-    speaker: str                 # 'bot' | 'caller'
-    started_at: datetime
-    duration: float
-    prompt_id: str | None = None  # bot turns: which prompt
-    field: str | None = None      # caller turns: what was asked (identity, purpose ...)
-    text: str | None = None       # bot: the prompt text; caller: the transcript
-    confidence: float | None = None
-    recording: str | None = None  # path of the WAV, relative to the recordings directory
-    end_reason: str | None = None  # caller turns: speech_stopped / no_speech / max_length / hangup
-
-
-@dataclass(frozen=True)
-class Turn:
-    id: int
-    call_id: int
-    seq: int
-    speaker: str
-    prompt_id: str | None
-    field: str | None
-    text: str | None
-    started_at: str
-    duration: float | None
-    confidence: float | None
-    recording: str | None
-    end_reason: str | None
-
-
-@dataclass(frozen=True)
-class Lead:
-    """What a cold caller said when asked for contact details, with who they are."""
-
-    id: int
-    call_id: int
-    created_at: str
-    field: str
-    text: str | None
-    recording: str | None
-    person: str | None
-    company: str | None
-    number: str | None      # E.164 when known, else as received
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class ListEntry:
-    """One entry of the allow or block list (see :mod:`callbot.lists`)."""
-
-    id: int
-    list: str               # 'allow' | 'block'
-    kind: str               # 'number' (E.164) | 'prefix' ('+4930123*') | 'name' (pattern, * = any text)
-    value: str
-    reason: str
-    source: str             # 'manual' | 'imported' | 'suggested'
-    created_at: str
-    created_by: str | None
-    expires_at: str | None  # None = never
-    confirmed: bool         # suggested entries start unconfirmed and never match until accepted
-    removed_at: str | None  # soft delete: the row stays as history
-
-    def is_active(self, now: datetime) -> bool:
-        """Takes part in matching at ``now``: confirmed, not removed, not expired."""
-        if self.removed_at is not None or not self.confirmed:
-            return False
-        return self.expires_at is None or parse_time(self.expires_at) > now
-
-    def is_expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and parse_time(self.expires_at) <= now
-
-    @property
-    def pending(self) -> bool:
-        """A suggestion waiting for the owner (``callbot block --accept ID``)."""
-        return not self.confirmed and self.removed_at is None
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _entry_from_row(row: dict[str, Any]) -> ListEntry:
-    return ListEntry(
-        id=row["id"], list=row["list"], kind=row["kind"], value=row["value"], reason=row["reason"],
-        source=row["source"], created_at=row["created_at"], created_by=row["created_by"],
-        expires_at=row["expires_at"], confirmed=bool(row["confirmed"]), removed_at=row["removed_at"],
-    )
-
-
-@dataclass(frozen=True)
-class EraseCounts:
-    """What a privacy write touched: rows deleted, or rows whose text/recording was cleared."""
-
-    calls: int = 0
-    events: int = 0
-    turns: int = 0
-    leads: int = 0
-
-    def __add__(self, other: EraseCounts) -> EraseCounts:
-        return EraseCounts(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
-
-
 #: search_calls() counts matches up to this many; beyond it the total is -1 ("10 000+").
 SEARCH_COUNT_CAP = 10_000
 #: Largest page search_calls() returns.
@@ -501,42 +311,13 @@ _EVENT_COLUMNS = ("at", "kind", "rule", "reason")
 _LEAD_COLUMNS = ("turn_seq", "field", "created_at", "text", "recording")
 
 
-#: Per-call results of screening that update_call() may set.
-SCREENING_FIELDS = ("person", "company", "transcript", "label", "label_reasons")
+def _entry_from_row(row: dict[str, Any]) -> ListEntry:
+    return ListEntry(
+        id=row["id"], list=row["list"], kind=row["kind"], value=row["value"], reason=row["reason"],
+        source=row["source"], created_at=row["created_at"], created_by=row["created_by"],
+        expires_at=row["expires_at"], confirmed=bool(row["confirmed"]), removed_at=row["removed_at"],
+    )
 
-
-@dataclass(frozen=True)
-class CallRecord:
-    id: int
-    sip_call_id: str | None
-    started_at: str
-    answered_at: str | None
-    ended_at: str | None
-    duration: float | None
-    outcome: str | None
-    caller_raw: str | None
-    caller_display: str | None
-    caller_number: str | None
-    caller_dialled: str | None
-    caller_country: int | None
-    caller_region: str | None
-    caller_type: str | None
-    caller_description: str | None
-    caller_valid: bool
-    withheld: bool
-    number_source: str | None
-    reasons: tuple[str, ...]  # "rule: reason" of the call's decision events, in order
-    withheld_evidence: str | None = None
-    person: str | None = None
-    company: str | None = None
-    transcript: str | None = None
-    label: str | None = None
-    label_reasons: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["reasons"] = list(self.reasons)
-        return data
 
 
 def _reason_text(rule: str | None, reason: str | None) -> str:
@@ -628,7 +409,7 @@ class Store:
     def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None,
                  default_region: str = "DE"):
         self._path = Path(path)
-        self._clock = clock or _utc_now
+        self._clock = clock or utc_now
         #: Country of numbers written without a country code (list entries, number look-ups).
         self.default_region = default_region
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -956,7 +737,7 @@ class Store:
         def job(db: Database) -> int:
             ids = [row["id"] for row in db.query("SELECT id FROM calls WHERE outcome IS NULL")]
             for call_id in ids:
-                db["calls"].update(call_id, {"outcome": INTERRUPTED, "ended_at": at})
+                db["calls"].update(call_id, {"outcome": Outcome.INTERRUPTED.value, "ended_at": at})
                 db["events"].insert(
                     {
                         "call_id": call_id,
@@ -1101,22 +882,20 @@ class Store:
 
     def _list_record(self, list: str, kind: str, value: str, reason: str, source: str,
                      created_by: str | None, expires_at: datetime | str | None, confirmed: bool) -> dict[str, Any]:
-        from callbot import lists
-
-        if list not in lists.LISTS:
-            raise lists.ListEntryError(f"unknown list {list!r}; expected 'allow' or 'block'")
-        if kind not in lists.KINDS:
-            raise lists.ListEntryError(f"unknown kind of list entry {kind!r}; expected one of {', '.join(lists.KINDS)}")
-        if source not in lists.SOURCES:
-            raise lists.ListEntryError(f"unknown source {source!r}; expected one of {', '.join(lists.SOURCES)}")
+        if list not in numbers.LISTS:
+            raise numbers.ListEntryError(f"unknown list {list!r}; expected 'allow' or 'block'")
+        if kind not in numbers.KINDS:
+            raise numbers.ListEntryError(f"unknown kind of list entry {kind!r}; expected one of {', '.join(numbers.KINDS)}")
+        if source not in numbers.SOURCES:
+            raise numbers.ListEntryError(f"unknown source {source!r}; expected one of {', '.join(numbers.SOURCES)}")
         if not isinstance(reason, str) or not reason.strip():
-            raise lists.ListEntryError("a reason is required: nothing is allowed or blocked without one")
+            raise numbers.ListEntryError("a reason is required: nothing is allowed or blocked without one")
         if isinstance(expires_at, str):
             expires_at = parse_time(expires_at)
         return {
             "list": list,
             "kind": kind,
-            "value": lists.normalise_value(kind, value, self.default_region),
+            "value": numbers.normalise_value(kind, value, self.default_region),
             "reason": " ".join(reason.split()),
             "source": source,
             "created_at": self._now(),
@@ -1184,10 +963,8 @@ class Store:
 
     def remove_list_entry(self, target: int | tuple[str, str]) -> Future[int]:
         """Remove (soft-delete) an entry by id, or every current entry ``(list, value)``
-        (the kind follows from the value, see :func:`callbot.lists.guess_kind`).
+        (the kind follows from the value, see :func:`callbot.numbers.guess_kind`).
         The future gives how many entries were removed (0: nothing current matched)."""
-        from callbot import lists
-
         at = self._now()
         if isinstance(target, int) and not isinstance(target, bool):
             entry_id = target
@@ -1200,10 +977,10 @@ class Store:
 
             return self._submit(f"remove_list_entry({entry_id})", by_id)
         which, value = target
-        if which not in lists.LISTS:
-            raise lists.ListEntryError(f"unknown list {which!r}; expected 'allow' or 'block'")
-        kind = lists.guess_kind(value)
-        value = lists.normalise_value(kind, value, self.default_region)
+        if which not in numbers.LISTS:
+            raise numbers.ListEntryError(f"unknown list {which!r}; expected 'allow' or 'block'")
+        kind = numbers.guess_kind(value)
+        value = numbers.normalise_value(kind, value, self.default_region)
 
         def by_value(db: Database) -> int:
             rows = [r for r in self._same_entries(db, kind, value, at) if r["list"] == which]
@@ -1240,7 +1017,7 @@ class Store:
 
     def active_list_entries(self) -> list[ListEntry]:
         """The entries that take part in matching now (confirmed, not removed, not
-        expired): what the bot hands to :func:`callbot.lists.match` for each call."""
+        expired): what the bot hands to :func:`callbot.numbers.match` for each call."""
         with self._reader() as db:
             return [
                 _entry_from_row(row)
@@ -1277,8 +1054,6 @@ class Store:
         block nothing until ``confirm_list_entry``) and returns the new ones;
         running it again adds nothing new.
         """
-        from callbot import lists
-
         if min_cold_calls < 1:
             raise ValueError("min_cold_calls must be at least 1")
         now_dt = self._clock()
@@ -1296,7 +1071,7 @@ class Store:
             ).fetchall()
             added: list[int] = []
             for (number,) in candidates:
-                if lists.match(active, number, None, now_dt) is not None:
+                if any(numbers.covers(e.kind, e.value, number) for e in active):
                     continue
                 taken = db.execute(
                     "SELECT 1 FROM list_entries WHERE kind = 'number' AND value = ? AND ("
@@ -1337,9 +1112,7 @@ class Store:
     # Used by callbot.privacy. Every write keeps foreign keys intact (children first).
 
     def _variants(self, number: str) -> list[str]:
-        from callbot import lists
-
-        variants = list(lists.number_variants(number, self.default_region))
+        variants = list(numbers.number_variants(number, self.default_region))
         if not variants:
             raise ValueError("give a phone number")
         return variants
@@ -1488,8 +1261,6 @@ class Store:
         (started_at per filter, or the text index), never a sort of all matches
         — except for a number prefix, which sorts that number range's calls.
         """
-        from callbot import lists
-
         if outcome is not None and outcome not in OUTCOMES:
             raise ValueError(f"unknown call outcome {outcome!r}; expected one of {sorted(OUTCOMES)}")
         if page < 1:
@@ -1518,7 +1289,7 @@ class Store:
             params.append(format_time(parse_time(until) if isinstance(until, str) else until))
         exact: list[str] = []
         if number is not None and number.strip():
-            exact, prefixes = lists.number_search_terms(number, self.default_region)
+            exact, prefixes = numbers.number_search_terms(number, self.default_region)
             if exact:
                 marks = ",".join("?" * len(exact))
                 where.append(f"(calls.caller_number IN ({marks}) OR calls.caller_dialled IN ({marks}))")

@@ -16,36 +16,34 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from callbot import policy
+from callbot.call import policy
 from callbot.audio import write_wav
-from callbot.caller import Caller, identify_raw
+from callbot.call.caller import Caller, identify_raw
 from callbot.config import Config
 from callbot.errors import ModelError, ScriptError
-from callbot.policy import Action, Decision
+from callbot.call.policy import Action, Decision
 from callbot.prompts import PromptLibrary
-from callbot.screening import summarize
-from callbot.script import CallContext, Listen, Say, Script, ScriptRunner, load_script
-from callbot.session import CallerTurn, Clock, Conversation, MonotonicClock, Recognizer, announce_and_hang_up
-from callbot.sip import IncomingCall, SipEndpoint, SipSettings
-from callbot.store import OUTCOMES, CallerFields, Store, TurnFields
-from callbot.vad import TurnSettings
+from callbot.text.findings import summarize
+from callbot.script import CallContext, Listen, Say, Script, ScriptRunner, load_owner_script
+from callbot.script import script_path as owner_script_path
+from callbot.call.conversation import CallerTurn, Clock, Conversation, MonotonicClock, Recognizer, announce_and_hang_up
+from callbot.telephony.endpoint import IncomingCall, SipEndpoint, SipSettings
+from callbot.records import CallerFields, TurnFields
+from callbot.store import Store
+from callbot.speech.turns import TurnSettings
 
-log = logging.getLogger("callbot.bot")
+log = logging.getLogger("callbot.app")
 
 #: How long call setup waits for the call row to be written before answering.
 ROW_WRITE_TIMEOUT = 2.0
 #: Polling step while the call rings (answer_delay), seconds.
 RING_POLL = 0.02
-#: Prompts the bot needs before it may take calls (the script adds its own).
-REQUIRED_PROMPTS = ("withheld", "hello", "blocked")
 #: How long a transfer waits for the REFER's answer and the new call's result.
 TRANSFER_TIMEOUT = 15.0
 #: The retention rule runs at start and then this often (seconds).
 PRUNE_INTERVAL = 24 * 3600.0
 #: How long stopping waits for a retention run in progress.
 PRUNER_JOIN_TIMEOUT = 60.0
-#: The owner's script, per language: prompts/<language>/SCRIPT_FILE.
-SCRIPT_FILE = "script.toml"
 #: How long the end of a call waits for a caller turn's transcript.
 TRANSCRIPT_TIMEOUT = 60.0
 
@@ -59,12 +57,7 @@ def _stamp(path: Path) -> tuple | None:
 
 
 def script_path(config: Config) -> Path:
-    return Path(config.prompts.dir) / config.prompts.language / SCRIPT_FILE
-
-
-def load_owner_script(config: Config, prompts: PromptLibrary) -> Script:
-    """The validated script (raises ScriptError listing every problem)."""
-    return load_script(script_path(config), prompt_ids=prompts.ids(), outcomes=OUTCOMES)
+    return owner_script_path(config.prompts.dir, config.prompts.language)
 
 
 def load_recognizer(config: Config) -> Recognizer | None:
@@ -76,7 +69,7 @@ def load_recognizer(config: Config) -> Recognizer | None:
     mode = config.speech.transcription
     if mode == "off":
         return None
-    from callbot.asr import ProcessTranscriber
+    from callbot.speech.asr import ProcessTranscriber
 
     try:
         transcriber = ProcessTranscriber(config.speech.model, decoders=config.speech.decoders or None)
@@ -167,13 +160,13 @@ class Bot:
         self.config = config
         self.store = store or Store(config.storage.database, default_region=config.phone.default_region)
         self._prompts_injected = prompts is not None
-        self.prompts = prompts or PromptLibrary.from_config(config, required=REQUIRED_PROMPTS)
+        self.prompts = prompts or PromptLibrary.from_config(config, required=policy.POLICY_PROMPTS)
         self.clock = clock or MonotonicClock()
         self.script: Script | None = None
         self._script_stamp: tuple | None = None
         if config.calls.unknown == "screen" or config.calls.blocked == "counter_offer":
             self._script_stamp = _stamp(script_path(config))
-            self.script = load_owner_script(config, self.prompts)
+            self.script = load_owner_script(config.prompts.dir, config.prompts.language, self.prompts.ids())
             if config.calls.blocked == "counter_offer" and config.calls.counter_offer_step not in self.script.steps:
                 raise ScriptError([f"calls.counter_offer_step: the script has no step named "
                                    f"{config.calls.counter_offer_step!r}"], str(script_path(config)))
@@ -254,7 +247,7 @@ class Bot:
             stamp = _stamp(script_path(self.config))
             if prompts is not self.prompts or stamp != self._script_stamp:
                 try:
-                    script = load_owner_script(self.config, prompts)
+                    script = load_owner_script(self.config.prompts.dir, self.config.prompts.language, prompts.ids())
                     log.info("script %s reloaded", script_path(self.config))
                 except ScriptError as exc:
                     if stamp != self._script_stamp:
@@ -454,7 +447,7 @@ class Bot:
         """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn (and the lead).
 
         It waits with ``futures.wait``, not ``result()``: only the script asking
-        for the words makes a turn urgent for the decoder (see callbot.asr).
+        for the words makes a turn urgent for the decoder (see callbot.speech.asr).
         """
         if heard.transcript is not None:
             futures.wait([heard.transcript], timeout=TRANSCRIPT_TIMEOUT)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callbot.classify import Classification, classify_call
-from callbot.extract import Extracted, extract_identity
+from callbot.text.classify import Classification, classify_call
+from callbot.text.extract import Extracted, extract_identity
 
 @dataclass(frozen=True)
 class Findings:
