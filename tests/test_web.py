@@ -20,8 +20,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from callbot.audio import write_wav
-from callbot.config import Config, load_config
-from callbot.store import Store
+from callbot.config.load import load_config
+from callbot.config.model import Config
+from callbot.store.store import Store
 from callbot.web.auth import LoginLimiter
 from callbot.passwords import check_password_hash, hash_password, verify_password
 from callbot.web.promptfiles import PromptEditError, set_text_in_source, toml_string
@@ -345,16 +346,16 @@ def test_a_new_password_ends_existing_sessions(site, clock):
 
 
 def test_a_login_lasts_session_hours(site, clock, monkeypatch):
-    import callbot.web.app as web_app
+    import callbot.web.middleware as web_middleware
 
     with make_client(site, clock) as client:
         login(client)
         assert client.get("/calls").status_code == 200
         # the cookie itself would still be valid (its max-age starts again with every response) ...
-        monkeypatch.setattr(web_app, "_now", lambda: time.time() + site.config.web.session_hours * 3600 - 60)
+        monkeypatch.setattr(web_middleware, "_now", lambda: time.time() + site.config.web.session_hours * 3600 - 60)
         assert client.get("/calls").status_code == 200
         # ... but a login ends session_hours after it was made
-        monkeypatch.setattr(web_app, "_now", lambda: time.time() + site.config.web.session_hours * 3600 + 1)
+        monkeypatch.setattr(web_middleware, "_now", lambda: time.time() + site.config.web.session_hours * 3600 + 1)
         assert client.get("/calls").status_code == 303
 
 
@@ -796,7 +797,7 @@ def test_web_command_refuses_to_start_without_a_password_hash(tmp_path, monkeypa
     (tmp_path / "prompts" / "de").mkdir(parents=True)
     config = tmp_path / "config.toml"
     config.write_text("[web]\n")
-    from callbot.cli import main
+    from callbot.cli.main import main
 
     result = CliRunner().invoke(main, ["web", "--config", str(config)])
     assert result.exit_code == 2
@@ -807,7 +808,7 @@ def test_web_command_refuses_to_start_without_a_password_hash(tmp_path, monkeypa
 def test_web_command_binds_loopback_and_wildcard_only_when_explicit(site, monkeypatch):
     import uvicorn
 
-    from callbot.cli import main
+    from callbot.cli.main import main
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
@@ -833,7 +834,7 @@ def test_web_command_binds_loopback_and_wildcard_only_when_explicit(site, monkey
 def test_web_command_warns_about_a_generated_session_secret(site, monkeypatch):
     import uvicorn
 
-    from callbot.cli import main
+    from callbot.cli.main import main
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
     site.config_path.write_text(re.sub(r"session_secret = .*\n", "", site.config_path.read_text()))
@@ -843,7 +844,7 @@ def test_web_command_warns_about_a_generated_session_secret(site, monkeypatch):
 
 
 def test_hash_password_command(monkeypatch):
-    from callbot.cli import main
+    from callbot.cli.main import main
 
     result = CliRunner().invoke(main, ["web", "hash-password"], input="geheim123\ngeheim123\n")
     assert result.exit_code == 0, result.output

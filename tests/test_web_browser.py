@@ -17,8 +17,8 @@ import pytest
 import soundfile
 
 from callbot.audio import write_wav
-from callbot.config import load_config
-from callbot.store import Store
+from callbot.config.load import load_config
+from callbot.store.store import Store
 from callbot.passwords import hash_password
 from tests.conftest import REPO, tone
 from tests.test_web import COLD, PASSWORD, seed_store

@@ -1,4 +1,4 @@
-"""What the web pages read from and write to the call log (:class:`callbot.store.Store`).
+"""What the web pages read from and write to the call log (:class:`callbot.store.store.Store`).
 
 Thin on purpose: the store does the searching, number normalisation and list
 rules (see :mod:`callbot.lists`); this module only adapts results for the
@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from callbot import lists
 from callbot.records import CallRecord, ListEntry
-from callbot.store import Store
+from callbot.store.store import Store
 
 BLOCK_LIST = "block"
 ALLOW_LIST = "allow"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from callbot.audio import decode_file
 from callbot.errors import AudioError
-from callbot.prompts import AUDIO_EXTENSIONS, TEXTS_FILE
+from callbot.prompts.layout import AUDIO_EXTENSIONS, TEXTS_FILE
 
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_TEXT = 2000

@@ -1,0 +1,158 @@
+"""The ASGI middleware around every request, except CSRF (:mod:`callbot.web.csrf`).
+
+* :class:`SecurityHeadersMiddleware`: no framing, no sniffing, a strict CSP, no caching of pages.
+* :class:`BodyLimitMiddleware`: caps the body of every unsafe request (413).
+* :class:`AuthMiddleware`: everything but ``/login`` and ``/static`` needs a logged-in
+  session; :func:`start_session` is what a login puts into the session cookie.
+
+The stack, outermost first (see :func:`callbot.web.app.create_app`): security headers,
+session cookie, body limit, CSRF, auth.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import MutableMapping
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from callbot.web.auth import new_token
+from callbot.web.state import WebState
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_BODY = 25 * 1024 * 1024  # bytes of any request body (a prompt recording upload)
+
+
+_now = time.time  # the wall clock of logins (tests replace it)
+
+
+def plain_error(status: int, text: str) -> Response:
+    """An error page without templates or session (for refusals before a handler runs)."""
+    return HTMLResponse(f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{text}</p>",
+                        status_code=status)
+
+
+# --------------------------------------------------------------------------
+# Headers
+
+
+class SecurityHeadersMiddleware:
+    """Headers on every response: no framing, no sniffing, a strict CSP, no caching of pages."""
+
+    HEADERS = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy",
+         b"default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
+         b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    ]
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in self.HEADERS if k not in names]
+                if b"cache-control" not in names:
+                    static = scope["path"].startswith("/static/")
+                    headers.append((b"cache-control", b"private, max-age=3600" if static else b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# --------------------------------------------------------------------------
+# Body size
+
+
+class BodyTooLarge(Exception):
+    """Raised while the body of a request is read, once it is longer than the limit."""
+
+
+class BodyLimitMiddleware:
+    """Refuses (413) an unsafe request whose body is over ``max_body`` bytes: up front by its
+    Content-Length, or while it is read (by :class:`~callbot.web.csrf.CSRFMiddleware`, which
+    lets :class:`BodyTooLarge` through)."""
+
+    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY):
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            return await self.app(scope, receive, send)
+        length = Request(scope).headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return await plain_error(413, "The upload is too large.")(scope, receive, send)
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await plain_error(413, "The upload is too large.")(scope, receive, send)
+
+
+# --------------------------------------------------------------------------
+# Login
+
+
+def start_session(session: MutableMapping[str, Any], state: WebState) -> None:
+    """Log ``session`` in (after the password was checked): the user, a fresh CSRF token, a
+    fingerprint of the password hash (changing the password ends every session) and when."""
+    session.clear()
+    session.update(user=state.user, csrf=new_token(), pw=state.password_fingerprint, since=int(_now()))
+
+
+class AuthMiddleware:
+    """Everything but the login page and static files needs a logged-in session."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == "/login" or path.startswith("/static/"):
+            return await self.app(scope, receive, send)
+        state: WebState = scope["app"].state.web
+        session = scope.get("session")
+        if session is not None and session.get("user"):
+            fresh = _now() - float(session.get("since") or 0) < state.config.web.session_hours * 3600
+            if session.get("pw") == state.password_fingerprint and fresh:
+                return await self.app(scope, receive, send)
+            session.clear()  # the password changed or the login is too old (the cookie's max-age slides)
+        target = path + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+        location = "/login" + ("?" + urlencode({"next": target}) if path != "/" else "")
+        await RedirectResponse(location, status_code=303)(scope, receive, send)

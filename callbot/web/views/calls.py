@@ -1,0 +1,107 @@
+"""The call list (full-text search, filters by outcome, label, number and day, pages)
+and the page of one call: its events, turns, leads and what the caller lists say."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, time as dtime, timedelta
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from callbot.outcome import OUTCOMES
+from callbot.web import data
+from callbot.web.render import render
+from callbot.web.state import state_of
+
+
+def _parse_day(value: str | None, end: bool) -> datetime | None:
+    """A date from the filter form (YYYY-MM-DD, local time): the start of that day, or with
+    ``end`` the start of the next one (the store's ``until`` is exclusive)."""
+    if not value:
+        return None
+    day = datetime.strptime(value.strip(), "%Y-%m-%d").date()
+    if end:
+        day += timedelta(days=1)
+    return datetime.combine(day, dtime.min).astimezone()
+
+
+def _page_links(page: int, pages: int | None) -> list[int | None]:
+    """Page numbers to link to: first, last (when known) and a window around ``page`` (None = a gap)."""
+    if pages is None:
+        wanted = sorted({1, *range(max(1, page - 3), page + 1)})
+    else:
+        wanted = sorted({1, pages, *range(max(1, page - 3), min(pages, page + 3) + 1)})
+    links: list[int | None] = []
+    for n in wanted:
+        if links and links[-1] is not None and n - links[-1] > 1:
+            links.append(None)
+        links.append(n)
+    return links
+
+
+def calls_page(request: Request) -> Response:
+    state = state_of(request)
+    q = request.query_params
+    filters = {key: (q.get(key) or "").strip() for key in ("q", "outcome", "label", "number", "from", "to")}
+    errors: list[str] = []
+    outcome = filters["outcome"] or None
+    if outcome and outcome not in OUTCOMES:
+        errors.append(f"unknown outcome {outcome!r}")
+        outcome = None
+    label = filters["label"] or None
+    since = until = None
+    try:
+        since = _parse_day(filters["from"], end=False)
+    except ValueError:
+        errors.append("'from' must be a date like 2026-11-22")
+    try:
+        until = _parse_day(filters["to"], end=True)
+    except ValueError:
+        errors.append("'to' must be a date like 2026-11-22")
+    try:
+        page = max(1, int(q.get("page") or 1))
+    except ValueError:
+        page = 1
+    per_page = state.config.web.per_page
+    started = time.perf_counter()
+    records, total = data.search(state.store, text=filters["q"] or None, outcome=outcome,
+                                 number=filters["number"] or None, since=since, until=until, label=label,
+                                 page=page, per_page=per_page)
+    elapsed = time.perf_counter() - started
+    if total < 0:  # more than the store counts: no last page, "next" while pages are full
+        pages = None
+        has_next = len(records) == per_page
+    else:
+        pages = max(1, math.ceil(total / per_page))
+        has_next = page < pages
+    active = {k: v for k, v in filters.items() if v}
+
+    def page_url(n: int) -> str:
+        return "/calls?" + urlencode({**active, "page": n})
+
+    from callbot.script.model import LABELS
+
+    return render(request, "calls.html", records=records, total=total, page=page, pages=pages,
+                  has_next=has_next, links=_page_links(page, pages), page_url=page_url, filters=filters,
+                  errors=errors,
+                  outcomes=sorted(OUTCOMES), labels=LABELS, elapsed_ms=elapsed * 1000)
+
+
+def _call_id(request: Request) -> int:
+    return int(request.path_params["call_id"])
+
+
+def call_page(request: Request) -> Response:
+    state = state_of(request)
+    record = state.store.call(_call_id(request))
+    if record is None:
+        raise HTTPException(404, "No such call.")
+    number = record.caller_number if not record.withheld else None
+    on_lists = data.number_lists(state.store, number, record.caller_display) if number else None
+    return render(request, "call.html", call=record, events=state.store.events(record.id),
+                  turns=state.store.turns(record.id), leads=state.store.call_leads(record.id),
+                  number=number, on_lists=on_lists, here=f"/calls/{record.id}")
