@@ -1,6 +1,6 @@
 """Data protection: delete old recordings and transcripts, erase or export one caller.
 
-Works on top of the call log's API (:class:`callbot.store.Store`) and the
+Works on top of the call log's API (:class:`callbot.store.store.Store`) and the
 recordings directory; nothing here touches SQLite itself.
 
 * :func:`prune` — retention: what callers said (recordings, transcripts, the
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from callbot.errors import CallbotError
 from callbot.records import EraseCounts
-from callbot.store import Store
+from callbot.store.store import Store
 from callbot.times import format_time
 
 __all__ = ["ForgetReport", "PruneReport", "export", "forget", "prune"]

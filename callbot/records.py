@@ -1,6 +1,6 @@
 """The values the call log stores and hands back (plain frozen dataclasses, a leaf).
 
-Written by :mod:`callbot.store`, read by the CLI, the web page and the domain
+Written by :mod:`callbot.store` (the call log), read by the CLI, the web page and the domain
 modules; they carry no SQLite types.
 """
 
@@ -61,7 +61,9 @@ class TurnFields:
 
 
 @dataclass(frozen=True)
-class Turn:
+class TurnRow:
+    """A stored turn as read back from the call log (a TurnFields with its row ids)."""
+
     id: int
     call_id: int
     seq: int

@@ -10,7 +10,7 @@ from pathlib import Path
 from callbot.audio import write_wav
 from callbot.telephony.democaller import DemoCaller
 from callbot.records import CallerFields, TurnFields
-from callbot.store import Store
+from callbot.store.store import Store
 from tests.conftest import loopback_config, prompt_sequence, running_bot, tone
 from tests.fakes import CannedRecognizer
 

@@ -12,7 +12,7 @@ import pytest
 from callbot import privacy
 from callbot.errors import CallbotError
 from callbot.records import CallerFields, TurnFields
-from callbot.store import Store
+from callbot.store.store import Store
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
 NUMBER = "+4930123456"

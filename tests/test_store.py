@@ -1,4 +1,4 @@
-"""Tests for callbot.store: schema, migrations, writer thread, reads."""
+"""Tests for callbot.store (the Store and its parts): schema, migrations, writer thread, reads."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from callbot import store as store_mod
 from callbot.errors import StoreError
-from callbot.store import MIGRATIONS, SCHEMA_VERSION, Store
+from callbot.store import migrations, search
+from callbot.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from callbot.store.store import Store
 from callbot.outcome import OUTCOMES, Outcome
 from callbot.records import CallerFields, CallRecord, EraseCounts, Event, TurnFields
 from callbot.times import format_time, local_time
@@ -104,7 +105,7 @@ def test_migrations_not_reapplied_on_reopen(db_path, monkeypatch):
     calls = []
     wrapped = [(name, lambda db, fn=fn, name=name: (calls.append(name), fn(db)))
                for name, fn in MIGRATIONS]
-    monkeypatch.setattr(store_mod, "MIGRATIONS", wrapped)
+    monkeypatch.setattr(migrations, "MIGRATIONS", wrapped)
     s = Store(db_path)
     s.close()
     assert calls == []
@@ -119,7 +120,7 @@ def test_new_migration_applied_once_in_order(db_path, monkeypatch):
         ran.append(1)
         db.execute("CREATE TABLE extra (id INTEGER PRIMARY KEY)")
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("9999_extra", _m0002)])
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS + [("9999_extra", _m0002)])
     Store(db_path).close()
     Store(db_path).close()
     assert ran == [1]
@@ -135,7 +136,7 @@ def test_failed_migration_is_rolled_back_and_not_recorded(db_path, monkeypatch):
         db.execute("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
         db.execute("THIS IS NOT SQL")
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS + [("9999_bad", _bad)])
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS + [("9999_bad", _bad)])
     with pytest.raises(StoreError, match="9999_bad"):
         Store(db_path)
     tables = {r["name"] for r in raw_rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
@@ -508,12 +509,12 @@ def test_finalize_interrupted_after_crash(db_path, clock):
 
 
 def test_0002_upgrades_a_database_made_by_0001(db_path, monkeypatch):
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
     old = Store(db_path)
     old.start()
     call_id = old.start_call(caller(), "old").result(5)
     old.close()
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
     with Store(db_path) as s:
         assert s.applied_migrations() == [name for name, _ in MIGRATIONS]
         record = s.call(call_id)
@@ -584,7 +585,7 @@ def test_list_entries_table_and_migration_names(store, db_path):
 
 
 def test_add_list_entry_normalises_and_reads_back(store, clock):
-    from callbot.lists import ListEntryError
+    from callbot.numbers import ListEntryError
 
     first = store.add_list_entry("block", "number", "030 123456", "  rang 5 times\n selling power ",
                                  created_by="anna", expires_at=T0 + timedelta(days=30)).result(5)
@@ -776,7 +777,7 @@ def test_search_pages_and_totals(store, clock, monkeypatch):
     assert store.search_calls(per_page=3, page=4) == ([], 7)
     text_page2, total = store.search_calls(text="anruf", per_page=3, page=2)
     assert [r.id for r in text_page2] == ids[::-1][3:6] and total == 7
-    monkeypatch.setattr(store_mod, "SEARCH_COUNT_CAP", 5)
+    monkeypatch.setattr(search, "SEARCH_COUNT_CAP", 5)
     assert store.search_calls(per_page=3)[1] == -1            # "5+": more than the cap
     assert store.search_calls(text="anruf", per_page=3)[1] == -1
     assert store.search_calls(per_page=10)[1] == 7            # one short page: exact
@@ -839,13 +840,13 @@ def test_bulk_insert_calls_with_children_and_search(store):
 
 
 def test_0005_indexes_calls_made_before_it(db_path, monkeypatch):
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS[:3])
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:3])
     with Store(db_path) as old:
         call_id = old.start_call(caller(), "old").result(5)
         old.update_call(call_id, transcript="altes gespräch")
         old.add_turn(call_id, TurnFields(seq=1, speaker="caller", started_at=T0, duration=1.0,
                                                    text="windkraft"))
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
     with Store(db_path) as s:
         assert [r.id for r in s.search_calls(text="gesprach windkraft")[0]] == [call_id]
         assert s.list_entries() == []

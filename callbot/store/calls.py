@@ -1,0 +1,286 @@
+"""Where a call row is written: the bot's writes while a call runs, and reading calls back.
+
+Writes (each returns a Future; the writer thread applies it, see
+:mod:`callbot.store.writer`): :meth:`Calls.start_call` inserts the row at
+INVITE time, then events, turns, leads and screening results follow, and
+:meth:`Calls.finish_call` sets the outcome. :meth:`Calls.finalize_interrupted`
+closes the calls a stopped bot left open. Timestamps are taken on the caller's
+thread when a write method is called, not when the writer gets round to it.
+
+Reads (synchronous, each on its own query-only connection): calls, one call,
+its events, turns and leads, the open calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError
+
+from callbot.errors import StoreError
+from callbot.outcome import OUTCOMES, Outcome
+from callbot.records import SCREENING_FIELDS, CallerFields, CallRecord, Event, Lead, TurnFields, TurnRow
+from callbot.store.base import SYNC_TIMEOUT, StoreBase
+from callbot.store.rows import call_records
+from callbot.times import format_time, parse_time
+
+log = logging.getLogger("callbot.store")
+
+RESTART_RULE = "restart"
+RESTART_REASON = "bot restarted; call was open when it stopped"
+
+
+class Calls(StoreBase):
+    """The rows of calls: written as a call happens, read by the CLI and the web page."""
+
+    # -- writes ----------------------------------------------------------------
+
+    def start_call(self, caller: CallerFields, sip_call_id: str | None) -> Future[int]:
+        """Insert a call with ``started_at`` now and no outcome; the future gives its id."""
+        record = {
+            "sip_call_id": sip_call_id,
+            "started_at": self._now(),
+            "caller_raw": caller.raw,
+            "caller_display": caller.display,
+            "caller_number": caller.number,
+            "caller_dialled": caller.dialled,
+            "caller_country": caller.country,
+            "caller_region": caller.region,
+            "caller_type": caller.type,
+            "caller_description": caller.description,
+            "caller_valid": int(bool(caller.valid)),
+            "withheld": int(bool(caller.withheld)),
+            "withheld_evidence": caller.evidence,
+            "number_source": caller.number_source,
+        }
+
+        def job(db: Database) -> int:
+            return int(db["calls"].insert(record).last_pk)
+
+        return self._submit("start_call", job)
+
+    def mark_answered(self, call_id: int) -> Future[None]:
+        at = self._now()
+
+        def job(db: Database) -> None:
+            row = _get_call(db, call_id)
+            if row["answered_at"] is None:
+                db["calls"].update(call_id, {"answered_at": at})
+
+        return self._submit(f"mark_answered({call_id})", job)
+
+    def add_event(
+        self, call_id: int, kind: str, rule: str | None = None, reason: str | None = None
+    ) -> Future[None]:
+        if not kind:
+            raise ValueError("event kind must be a non-empty string")
+        record = {"call_id": call_id, "at": self._now(), "kind": kind, "rule": rule, "reason": reason}
+
+        def job(db: Database) -> None:
+            db["events"].insert(record)
+
+        return self._submit(f"add_event({call_id}, {kind!r})", job)
+
+    def add_turn(self, call_id: int, turn: TurnFields) -> Future[None]:
+        if turn.speaker not in ("bot", "caller"):
+            raise ValueError(f"turn speaker must be 'bot' or 'caller', got {turn.speaker!r}")
+        record = {
+            "call_id": call_id,
+            "seq": turn.seq,
+            "speaker": turn.speaker,
+            "prompt_id": turn.prompt_id,
+            "field": turn.field,
+            "text": turn.text,
+            "started_at": format_time(turn.started_at),
+            "duration": round(turn.duration, 3),
+            "confidence": turn.confidence,
+            "recording": turn.recording,
+            "end_reason": turn.end_reason,
+        }
+
+        def job(db: Database) -> None:
+            db["turns"].insert(record)
+
+        return self._submit(f"add_turn({call_id}, {turn.seq})", job)
+
+    def add_lead(self, call_id: int, turn_seq: int, field: str, text: str | None,
+                 recording: str | None) -> Future[None]:
+        record = {"call_id": call_id, "turn_seq": turn_seq, "field": field, "created_at": self._now(),
+                  "text": text, "recording": recording}
+
+        def job(db: Database) -> None:
+            db["leads"].insert(record)
+
+        return self._submit(f"add_lead({call_id}, {turn_seq})", job)
+
+    def update_call(self, call_id: int, **fields: str | None) -> Future[None]:
+        """Set screening results (person, company, transcript, label, label_reasons)."""
+        unknown = set(fields) - set(SCREENING_FIELDS)
+        if unknown:
+            raise ValueError(f"update_call: unknown fields {sorted(unknown)}; allowed {SCREENING_FIELDS}")
+
+        def job(db: Database) -> None:
+            _get_call(db, call_id)
+            db["calls"].update(call_id, fields)
+
+        return self._submit(f"update_call({call_id})", job)
+
+    def finish_call(self, call_id: int, outcome: str) -> Future[None]:
+        """Set ended_at, duration and outcome. A call already finished keeps its first outcome."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown call outcome {outcome!r}; expected one of {sorted(OUTCOMES)}")
+        ended = self._clock()
+        ended_at = format_time(ended)
+
+        def job(db: Database) -> None:
+            row = _get_call(db, call_id)
+            if row["outcome"] is not None:
+                log.debug("call %s already finished as %s; keeping it", call_id, row["outcome"])
+                return
+            duration = (parse_time(ended_at) - parse_time(row["started_at"])).total_seconds()
+            db["calls"].update(
+                call_id,
+                {"ended_at": ended_at, "duration": round(max(duration, 0.0), 3), "outcome": outcome},
+            )
+
+        return self._submit(f"finish_call({call_id}, {outcome!r})", job)
+
+    def finalize_interrupted(self) -> int:
+        """Mark every open call 'interrupted' (the bot stopped while it was open).
+
+        Synchronous; returns how many calls were closed. Call it once at bot
+        start, before taking calls: it closes *every* open call in the file.
+        ``duration`` stays NULL, since when the call really ended is unknown.
+        """
+        at = self._now()
+
+        def job(db: Database) -> int:
+            ids = [row["id"] for row in db.query("SELECT id FROM calls WHERE outcome IS NULL")]
+            for call_id in ids:
+                db["calls"].update(call_id, {"outcome": Outcome.INTERRUPTED.value, "ended_at": at})
+                db["events"].insert(
+                    {
+                        "call_id": call_id,
+                        "at": at,
+                        "kind": "hangup",
+                        "rule": RESTART_RULE,
+                        "reason": RESTART_REASON,
+                    }
+                )
+            return len(ids)
+
+        count = self._submit("finalize_interrupted", job).result(SYNC_TIMEOUT)
+        if count:
+            log.warning("marked %d call(s) left open by a previous run as interrupted", count)
+        return count
+
+    # -- reads -----------------------------------------------------------------
+
+    def calls(
+        self,
+        *,
+        since: datetime | None = None,
+        outcome: str | None = None,
+        number: str | None = None,
+        limit: int = 50,
+    ) -> list[CallRecord]:
+        """Calls, newest first. ``number`` matches caller_number or caller_dialled
+        (exactly or as a substring)."""
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValueError(f"unknown call outcome {outcome!r}; expected one of {sorted(OUTCOMES)}")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(format_time(since))
+        if outcome is not None:
+            where.append("calls.outcome = ?")
+            params.append(outcome)
+        if number:
+            where.append("(instr(caller_number, ?) > 0 OR instr(caller_dialled, ?) > 0)")
+            params.extend([number, number])
+        sql = "SELECT * FROM calls"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
+        params.append(int(limit))
+        with self._reader() as db:
+            return call_records(db, list(db.query(sql, params)))
+
+    def call(self, call_id: int) -> CallRecord | None:
+        with self._reader() as db:
+            rows = list(db.query("SELECT * FROM calls WHERE id = ?", [call_id]))
+            return call_records(db, rows)[0] if rows else None
+
+    def events(self, call_id: int) -> list[Event]:
+        with self._reader() as db:
+            return [
+                Event(**row)
+                for row in db.query(
+                    "SELECT id, call_id, at, kind, rule, reason FROM events "
+                    "WHERE call_id = ? ORDER BY id",
+                    [call_id],
+                )
+            ]
+
+    def turns(self, call_id: int) -> list[TurnRow]:
+        with self._reader() as db:
+            return [
+                TurnRow(**row)
+                for row in db.query(
+                    "SELECT id, call_id, seq, speaker, prompt_id, field, text, started_at, duration, "
+                    "confidence, recording, end_reason FROM turns WHERE call_id = ? ORDER BY seq",
+                    [call_id],
+                )
+            ]
+
+    def leads(self, *, since: datetime | None = None, limit: int = 100) -> list[Lead]:
+        """Leads, newest first, with the caller's person/company/number from the call."""
+        sql = (
+            "SELECT leads.id, leads.call_id, leads.created_at, leads.field, leads.text, leads.recording, "
+            "calls.person, calls.company, coalesce(calls.caller_number, calls.caller_dialled) AS number "
+            "FROM leads JOIN calls ON calls.id = leads.call_id"
+        )
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE leads.created_at >= ?"
+            params.append(format_time(since))
+        sql += " ORDER BY leads.created_at DESC, leads.id DESC LIMIT ?"
+        params.append(int(limit))
+        with self._reader() as db:
+            return [Lead(**row) for row in db.query(sql, params)]
+
+    def open_calls(self) -> list[CallRecord]:
+        """Calls with no outcome yet, oldest first."""
+        with self._reader() as db:
+            rows = list(
+                db.query("SELECT * FROM calls WHERE outcome IS NULL ORDER BY started_at, id")
+            )
+            return call_records(db, rows)
+
+    def call_leads(self, call_id: int) -> list[Lead]:
+        """The leads of one call, in turn order."""
+        with self._reader() as db:
+            return [
+                Lead(**row)
+                for row in db.query(
+                    "SELECT leads.id, leads.call_id, leads.created_at, leads.field, leads.text, leads.recording, "
+                    "calls.person, calls.company, coalesce(calls.caller_number, calls.caller_dialled) AS number "
+                    "FROM leads JOIN calls ON calls.id = leads.call_id WHERE leads.call_id = ? "
+                    "ORDER BY leads.turn_seq",
+                    [call_id],
+                )
+            ]
+
+
+def _get_call(db: Database, call_id: int) -> dict[str, Any]:
+    try:
+        return db["calls"].get(call_id)
+    except NotFoundError:
+        raise StoreError(f"no call with id {call_id} in the call log") from None

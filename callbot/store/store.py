@@ -1,0 +1,102 @@
+"""The call log: :class:`Store`, a SQLite database of calls and their events.
+
+The file is plain tables with foreign keys (no blobs, no JSON columns), so
+Datasette or the ``sqlite3`` shell can read it as is. The Store is composed of
+one class per concern (each a module of this package) over a shared base
+(:mod:`callbot.store.base`); this module opens the file and runs its lifecycle.
+
+Threading model
+---------------
+* Writes never run on the caller's thread. Every write method puts a job on a
+  queue and returns a :class:`concurrent.futures.Future` at once; ONE writer
+  thread (:mod:`callbot.store.writer`), owning its own connection, applies the
+  jobs in order, each in its own ``BEGIN IMMEDIATE`` transaction. A failing job
+  sets the future's exception (a :class:`StoreError`) and is logged on
+  ``callbot.store``; the writer thread carries on with the next job.
+* Reads open a short-lived, query-only connection per call, so CLI and web
+  readers never share the writer's connection (WAL lets them read while the
+  writer writes).
+* Timestamps are taken on the caller's thread when a write method is called,
+  not when the writer gets round to the job.
+
+Times are ISO-8601 UTC strings with milliseconds: ``2026-11-22T14:35:01.123Z``.
+
+Besides the calls themselves (:mod:`callbot.store.calls`) the file holds
+* the caller lists (``list_entries``, :mod:`callbot.store.lists`; the matching
+  rules are in :mod:`callbot.lists`): :meth:`Store.add_list_entry`,
+  :meth:`Store.active_list_entries`, :meth:`Store.suggest_blocks` …;
+* a full-text index ``calls_fts`` (transcript, caller turns, person, company,
+  shown name; one row per call, rowid = call id) kept in sync by triggers,
+  for :meth:`Store.search_calls` and :meth:`Store.caller_timeline`
+  (:mod:`callbot.store.search`);
+* the writes data protection needs (:mod:`callbot.privacy`,
+  :mod:`callbot.store.erasure`): :meth:`Store.erase_call_content`,
+  :meth:`Store.delete_calls`, :meth:`Store.delete_list_entries_for_number`.
+  The writer connection runs with ``secure_delete`` on, so erased text is
+  overwritten in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from callbot.store.bulk import Bulk
+from callbot.store.calls import Calls
+from callbot.store.connection import open_file
+from callbot.store.erasure import Erasure
+from callbot.store.lists import Lists
+from callbot.store.migrations import applied_migrations, migrate
+from callbot.store.search import Search
+from callbot.store.writer import Writer
+from callbot.times import utc_now
+
+
+class Store(Calls, Lists, Search, Erasure, Bulk):
+    """The call log. See the module docstring for the threading model.
+
+    Opening it creates the file if need be, switches it to WAL and applies the
+    missing migrations (:mod:`callbot.store.migrations`); the writer thread
+    starts with :meth:`start` or the first write, and :meth:`close` applies
+    every queued write before it stops.
+    """
+
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None,
+                 default_region: str = "DE"):
+        self._path = Path(path)
+        self._clock = clock or utc_now
+        #: Country of numbers written without a country code (list entries, number look-ups).
+        self.default_region = default_region
+        self._writer = Writer(self._path)
+        open_file(self._path, lambda db: migrate(db, self._path, self._now))
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def start(self) -> None:
+        """Start the writer thread (idempotent). Writes start it on demand too."""
+        self._writer.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Apply every queued write, then stop the writer thread."""
+        self._writer.close(timeout)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every write queued so far has been applied."""
+        self._writer.flush(timeout)
+
+    def __enter__(self) -> Store:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def applied_migrations(self) -> list[str]:
+        """Names of the applied migrations, in the order they were applied."""
+        with self._reader() as db:
+            return applied_migrations(db)
