@@ -2,8 +2,9 @@
 
 ``030 123456`` → ``+4930123456``, ``030123*`` → ``+4930123*``, name patterns
 trimmed; :func:`number_variants` gives the forms a number may be stored in.
-Used by the caller lists (:mod:`callbot.lists`) and by the store's checks and
-search, so it sits below both and imports nothing of callbot but errors.
+Used by the caller lists (:mod:`callbot.lists`), the contacts import
+(:mod:`callbot.contacts`) and by the store's checks and search, so it sits below
+them all and imports nothing of callbot but errors.
 """
 
 from __future__ import annotations

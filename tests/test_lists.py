@@ -1,4 +1,5 @@
-"""Tests for callbot.lists: normalising entries, matching precedence, contacts import."""
+"""Tests for the caller lists: normalising entries (callbot.numbers), matching precedence
+(callbot.lists), contacts import (callbot.contacts)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from callbot.contacts import Contact, ContactFile, parse_contacts_csv, parse_vcard, plan_import, read_contacts
 from callbot.errors import CallbotError
-from callbot.lists import (
-    ContactFile,
-    Contact,
+from callbot.lists import describe, match, name_matches
+from callbot.numbers import (
     ListEntryError,
-    describe,
     guess_kind,
-    match,
-    name_matches,
     normalise_name_pattern,
     normalise_number,
     normalise_prefix,
     number_search_terms,
     number_variants,
-    parse_contacts_csv,
-    parse_vcard,
-    plan_import,
-    read_contacts,
 )
 from callbot.records import ListEntry
 from callbot.times import format_time

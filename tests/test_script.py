@@ -11,18 +11,10 @@ import pytest
 
 from callbot.audio import FRAME_BYTES
 from callbot.errors import CallbotError, ScriptError
-from callbot.script import (
-    MAX_STEPS,
-    CallContext,
-    Hangup,
-    Listen,
-    Say,
-    Script,
-    ScriptRunner,
-    load_script,
-    parse_condition,
-    parse_script,
-)
+from callbot.script.conditions import parse_condition
+from callbot.script.loading import load_script, parse_script
+from callbot.script.model import MAX_STEPS, CallContext, Hangup, Listen, Say, Script
+from callbot.script.runner import ScriptRunner
 from callbot.call.conversation import Conversation
 from callbot.outcome import OUTCOMES
 from callbot.speech.turns import TurnSettings

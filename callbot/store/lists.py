@@ -164,7 +164,7 @@ class Lists(StoreBase):
 
     def active_list_entries(self) -> list[ListEntry]:
         """The entries that take part in matching now (confirmed, not removed, not
-        expired): what the bot hands to :func:`callbot.numbers.match` for each call."""
+        expired): what the bot hands to :func:`callbot.lists.match` for each call."""
         with self._reader() as db:
             return [
                 entry_from_row(row)

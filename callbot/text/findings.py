@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from callbot.text.classify import Classification, classify_call
 from callbot.text.extract import Extracted, extract_identity
 
+
 @dataclass(frozen=True)
 class Findings:
     person: Extracted | None
