@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from callbot.audio import SAMPLE_RATE, write_wav
-from callbot.config import Config, default_config
+from callbot.config.model import Config, default_config
 
 REPO = Path(__file__).resolve().parent.parent
 

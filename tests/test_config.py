@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from callbot.config import (
-    Config,
-    SipConfig,
-    default_config,
-    load_config,
-)
+from callbot.config.load import load_config
+from callbot.config.model import Config, default_config
+from callbot.telephony.settings import SipSettings
 from callbot.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +96,7 @@ def test_the_readme_documents_every_key():
 
 def test_empty_file_gives_defaults(base):
     cfg = load_config(write(base, ""), env={})
-    assert cfg.sip == SipConfig()
+    assert cfg.sip == SipSettings()
     assert cfg.calls.withheld == "announce"
     assert cfg.calls.keep_withheld_evidence is False
     assert cfg.phone.default_region == "DE"
@@ -528,7 +525,7 @@ def test_database_parent_not_writable(base, monkeypatch):
     real_access = os.access
     # Simulated, so the test also means something when run as root.
     monkeypatch.setattr(
-        "callbot.config.os.access",
+        "callbot.config.reader.os.access",
         lambda p, mode: False if Path(p) == ro else real_access(p, mode),
     )
     problem = only_problem(base, '[storage]\ndatabase = "ro/sub/callbot.db"\n')
@@ -647,7 +644,7 @@ def test_config_error_is_the_only_exception(base):
     """Garbage of every TOML type in every key gives ConfigError, never a crash."""
     values = ['"x"', "1", "1.5", "true", "[1, 2]", "{ a = 1 }", "1979-05-27T07:32:00Z"]
     sections = {
-        "sip": [f.name for f in dataclasses.fields(SipConfig)],
+        "sip": [f.name for f in dataclasses.fields(SipSettings)],
         "calls": ["withheld", "keep_withheld_evidence"],
         "phone": ["default_region"],
         "storage": ["database", "recordings"],
@@ -725,10 +722,10 @@ def test_inconsistent_turn_settings_explain_the_rule(base):
 
 
 def test_tts_defaults(base):
-    from callbot.config import TtsConfig
+    from callbot.speech.settings import TtsSettings
 
     cfg = load_config(write(base, ""), env={})
-    assert cfg.tts == TtsConfig(cache=base / "data" / "cache" / "prompts")
+    assert cfg.tts == TtsSettings(cache=base / "data" / "cache" / "prompts")
     assert (cfg.tts.engine, cfg.tts.voice, cfg.tts.speed, cfg.tts.piper_model) == ("espeak-ng", "", 150, None)
     assert cfg.redacted()["tts"]["cache"] == str(base / "data" / "cache" / "prompts")
 
@@ -839,11 +836,11 @@ def test_bad_web_settings_are_each_reported(base):
 
 
 def test_retention_and_record_defaults(base):
-    from callbot.config import RetentionConfig
+    from callbot.store.settings import RetentionSettings
 
     cfg = load_config(write(base, ""), env={})
     assert cfg.storage.record is True
-    assert cfg.retention == RetentionConfig(days=90, keep_call_rows=True)
+    assert cfg.retention == RetentionSettings(days=90, keep_call_rows=True)
     assert default_config(base).retention == cfg.retention
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from callbot.config import load_config
-from callbot.prompts import PromptLibrary
+from callbot.config.load import load_config
+from callbot.prompts.library import PromptLibrary
 from rig import Kamailio, RtpSink, kamailio_binary, run_sipp, sipp_binary
 from tests.conftest import REPO, loopback_config, running_bot
 

@@ -99,7 +99,6 @@ def test_tel_uri_caller_is_answered_and_normalised(tmp_path, short_prompts):
 def test_caller_audio_arrives_as_16_bit_pcm(tmp_path, short_prompts):
     """Bit-exact µ-law decode: the 8-bit default would leave only 256 coarse levels."""
     from callbot.telephony.endpoint import SipEndpoint
-    from callbot.app import sip_settings
 
     config = loopback_config(tmp_path, short_prompts)
     heard = bytearray()
@@ -116,7 +115,7 @@ def test_caller_audio_arrives_as_16_bit_pcm(tmp_path, short_prompts):
             time.sleep(max(0, next_tick - time.monotonic()))
         call.hangup()
 
-    endpoint = SipEndpoint(sip_settings(config), on_call)
+    endpoint = SipEndpoint(config.sip, on_call)
     endpoint.start()
     try:
         signal = tone(1.0, 523, dbfs=-20)
@@ -135,7 +134,6 @@ def test_caller_audio_arrives_as_16_bit_pcm(tmp_path, short_prompts):
 
 def test_reads_never_block_when_no_rtp_arrives(tmp_path, short_prompts):
     from callbot.telephony.endpoint import SipEndpoint
-    from callbot.app import sip_settings
 
     config = loopback_config(tmp_path, short_prompts)
     result = {}
@@ -148,7 +146,7 @@ def test_reads_never_block_when_no_rtp_arrives(tmp_path, short_prompts):
         result["sizes"] = {len(f) for f in frames if f is not None}
         call.hangup()
 
-    endpoint = SipEndpoint(sip_settings(config), on_call)
+    endpoint = SipEndpoint(config.sip, on_call)
     endpoint.start()
     try:
         DemoCaller("127.0.0.1", config.sip.local_port).call(FRITZBOX, send_rtp=False, timeout=10)
@@ -238,7 +236,7 @@ def test_library_debug_output_stays_off_stdout(tmp_path, short_prompts, capfd):
 
 def test_open_rows_from_a_crash_are_finalized_as_interrupted(tmp_path, short_prompts):
     from callbot.records import CallerFields
-    from callbot.store import Store
+    from callbot.store.store import Store
 
     config = loopback_config(tmp_path, short_prompts)
     crashed = Store(config.storage.database)

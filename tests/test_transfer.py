@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from callbot.app import sip_settings
-from callbot.telephony.endpoint import SipEndpoint, TransferResult
+from callbot.telephony.endpoint import SipEndpoint
+from callbot.telephony.call import TransferResult
 from rig import Kamailio, RtpSink, kamailio_binary, run_sipp, sipp_binary
 from tests.conftest import loopback_config
 
@@ -29,7 +29,7 @@ def test_refer_hands_the_call_to_another_extension_and_the_bot_leaves(tmp_path, 
     with Kamailio(tmp_path / "kamailio") as kam, RtpSink() as sink:
         config = loopback_config(tmp_path, short_prompts, register=True, server="127.0.0.1", port=kam.port,
                                  username="callbot", password="")
-        endpoint = SipEndpoint(sip_settings(config), on_call)
+        endpoint = SipEndpoint(config.sip, on_call)
         endpoint.start()
         try:
             assert endpoint.wait_registered(10)

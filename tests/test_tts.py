@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from callbot.audio import SAMPLE_RATE, duration_seconds, level_dbfs
-from callbot.config import TtsConfig
+from callbot.speech.settings import TtsSettings
 from callbot.errors import CallbotError
 from callbot.speech.tts import (
     DEFAULT_SPEED,
@@ -184,23 +184,23 @@ def test_piper_speaks():  # pragma: no cover - only where a Piper voice is insta
 
 
 def test_engine_from_default_config_is_what_the_seed_was_made_with():
-    engine = engine_from_config(TtsConfig(), "de")
+    engine = engine_from_config(TtsSettings(), "de")
     assert isinstance(engine, EspeakNg)
     assert engine.key == default_engine("de").key == "espeak-ng:de:150"
-    assert engine_from_config(TtsConfig(), "en").key == "espeak-ng:en:150"
+    assert engine_from_config(TtsSettings(), "en").key == "espeak-ng:en:150"
 
 
 def test_engine_from_config_voice_and_speed():
-    engine = engine_from_config(TtsConfig(voice="de+f3", speed=170), "en")
+    engine = engine_from_config(TtsSettings(voice="de+f3", speed=170), "en")
     assert engine.key == "espeak-ng:de+f3:170"
 
 
 def test_engine_from_config_piper(tmp_path):
     model = tmp_path / "v.onnx"
     model.write_bytes(b"x")
-    engine = engine_from_config(TtsConfig(engine="piper", piper_model=model), "de")
+    engine = engine_from_config(TtsSettings(engine="piper", piper_model=model), "de")
     assert isinstance(engine, Piper) and engine.model == model
     with pytest.raises(TtsError, match="piper_model"):
-        engine_from_config(TtsConfig(engine="piper"), "de")
+        engine_from_config(TtsSettings(engine="piper"), "de")
     with pytest.raises(TtsError, match="unknown TTS engine"):
-        engine_from_config(TtsConfig(engine="festival"), "de")
+        engine_from_config(TtsSettings(engine="festival"), "de")

@@ -1,0 +1,111 @@
+"""The ``[sip]`` section -> :class:`callbot.telephony.settings.SipSettings`.
+
+The environment variable ``CALLBOT_SIP_PASSWORD`` (when set and non-empty)
+overrides ``sip.password`` from the file; the password is never echoed in a problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from callbot.config.reader import MISSING, Reader, describe
+from callbot.telephony.settings import SipSettings
+
+PASSWORD_ENV = "CALLBOT_SIP_PASSWORD"
+
+
+def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> SipSettings:
+    d = SipSettings()
+    s = "sip"
+    server = r.string(t, s, "server", d.server)
+    port = r.integer(t, s, "port", d.port, 1, 65535)
+    username = r.string(t, s, "username", d.username, nonempty=True)
+    password = r.string(t, s, "password", d.password, single_line=False)
+    env_password = env.get(PASSWORD_ENV)
+    if env_password:
+        password = env_password
+    if any(c in password for c in "\r\n\x00"):
+        origin = PASSWORD_ENV if env_password else "sip.password"
+        r.add(f"{origin}: the password must not contain line breaks or NUL characters")
+
+    local_ip = d.local_ip
+    raw_ip = t.get("local_ip", MISSING)
+    if raw_ip is not MISSING:
+        local_ip = _check_local_ip(r, raw_ip) or d.local_ip
+
+    local_port = r.integer(t, s, "local_port", d.local_port, 1, 65535)
+    rtp_min = r.integer(t, s, "rtp_port_min", d.rtp_port_min, 1024, 65535)
+    rtp_max = r.integer(t, s, "rtp_port_max", d.rtp_port_max, 1024, 65535)
+    rtp_ok = not r.bad & {"sip.rtp_port_min", "sip.rtp_port_max"}
+    if rtp_ok and rtp_max < rtp_min + 1:
+        r.add(
+            f"sip.rtp_port_max: must be at least rtp_port_min + 1 (got rtp_port_min = {rtp_min}, "
+            f"rtp_port_max = {rtp_max}) — the RTP range needs at least 2 ports, e.g. 10000-10999"
+        )
+    elif rtp_ok and "sip.local_port" not in r.bad and rtp_min <= local_port <= rtp_max:
+        r.add(
+            f"sip.local_port: {local_port} lies inside the RTP range {rtp_min}-{rtp_max} — "
+            f"choose a SIP port outside it, e.g. 5062"
+        )
+
+    register = r.boolean(t, s, "register", d.register)
+    if register and not server.strip():
+        r.add(
+            "sip.server: is empty but sip.register = true — give the registrar/PBX host, "
+            "or set register = false"
+        )
+    if server.strip() == local_ip and port == local_port:
+        r.add(
+            f"sip.local_port: {local_port} is the PBX's own port on {local_ip} — "
+            f"use a different local port, e.g. 5062"
+        )
+    register_expires = r.integer(t, s, "register_expires", d.register_expires, 10, 86400)
+    rtp_timeout = r.number(t, s, "rtp_timeout", d.rtp_timeout, lo=0, lo_exclusive=True)
+    max_call = r.number(t, s, "max_call_duration", d.max_call_duration, lo=0, lo_exclusive=True)
+    answer_delay = r.number(t, s, "answer_delay", d.answer_delay, lo=0, hi=30)
+    user_agent = r.string(t, s, "user_agent", d.user_agent, nonempty=True)
+    return SipSettings(
+        server=server.strip(),
+        port=port,
+        username=username,
+        password=password,
+        local_ip=local_ip,
+        local_port=local_port,
+        rtp_port_min=rtp_min,
+        rtp_port_max=rtp_max,
+        register=register,
+        register_expires=register_expires,
+        rtp_timeout=rtp_timeout,
+        max_call_duration=max_call,
+        answer_delay=answer_delay,
+        user_agent=user_agent,
+    )
+
+
+def _check_local_ip(r: Reader, value: Any) -> str | None:
+    if not isinstance(value, str):
+        r.add(f'sip.local_ip: expected an IP address in quotes such as "192.168.1.20", '
+              f"got {describe(value)}")
+        return None
+    try:
+        ip = ipaddress.ip_address(value.strip())
+    except ValueError:
+        r.add(
+            f"sip.local_ip: expected an IP address such as \"192.168.1.20\", got "
+            f"{describe(value)} — host names are not allowed here; use this machine's "
+            f"address on the network the PBX can reach"
+        )
+        return None
+    if ip.is_unspecified:
+        r.add(
+            f"sip.local_ip: {ip} is not a reachable address — the PBX sends audio (RTP) to the "
+            f"address in the SDP, so give this machine's real IP, e.g. \"192.168.1.20\", "
+            f"or \"127.0.0.1\" when the PBX runs on the same machine"
+        )
+        return None
+    if ip.is_multicast:
+        r.add(f"sip.local_ip: {ip} is a multicast address — give this machine's own IP address")
+        return None
+    return str(ip)

@@ -1,0 +1,100 @@
+"""The ``[web]`` section -> :class:`WebSettings`.
+
+These settings belong to the entry point ``callbot web``, which sits above the
+configuration, so the type lives here. The environment variables
+``CALLBOT_WEB_PASSWORD_HASH`` and ``CALLBOT_WEB_SECRET`` override the file; neither
+secret is ever echoed in a problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from callbot.config.reader import MISSING, Reader, describe
+from callbot.passwords import check_password_hash
+
+WEB_PASSWORD_HASH_ENV = "CALLBOT_WEB_PASSWORD_HASH"
+WEB_SECRET_ENV = "CALLBOT_WEB_SECRET"
+WEB_SECRET_MIN = 32  # characters of a configured session secret
+_WEB_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"  # address `callbot web` listens on (an IP; 0.0.0.0 only via --host)
+    port: int = 8080
+    user: str = "owner"  # the login's name, recorded as who blocked/allowed a number
+    password_hash: str = field(default="", repr=False)  # scrypt$...; env CALLBOT_WEB_PASSWORD_HASH overrides
+    session_secret: str = field(default="", repr=False)  # signs the session cookie; env CALLBOT_WEB_SECRET overrides
+    secure_cookies: bool = False  # true when the page is served over https (reverse proxy)
+    session_hours: int = 12  # a login lasts this long
+    per_page: int = 50  # calls per page
+
+
+def load_web(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> WebSettings:
+    d = WebSettings()
+    s = "web"
+    host = d.host
+    raw_host = t.get("host", MISSING)
+    if raw_host is not MISSING:
+        host = _check_web_host(r, raw_host) or d.host
+    port = r.integer(t, s, "port", d.port, 1, 65535)
+    user = r.string(t, s, "user", d.user, nonempty=True).strip()
+    if "web.user" not in r.bad and not _WEB_USER.match(user):
+        r.add(f"web.user: {describe(user)} is not a user name — use up to 64 letters, digits, "
+              f"'.', '_', '-' or '@', e.g. \"owner\"")
+        user = d.user
+
+    password_hash = r.string(t, s, "password_hash", d.password_hash).strip()
+    env_hash = (env.get(WEB_PASSWORD_HASH_ENV) or "").strip()
+    if env_hash:
+        password_hash = env_hash
+    if password_hash:
+        problem = check_password_hash(password_hash)
+        if problem:
+            origin = WEB_PASSWORD_HASH_ENV if env_hash else "web.password_hash"
+            r.add(f"{origin}: {problem} (the hash goes here, never the password itself)")
+            password_hash = ""
+
+    secret = r.string(t, s, "session_secret", d.session_secret)
+    env_secret = env.get(WEB_SECRET_ENV) or ""
+    if env_secret:
+        secret = env_secret
+    if secret and (len(secret) < WEB_SECRET_MIN or any(c.isspace() for c in secret)):
+        origin = WEB_SECRET_ENV if env_secret else "web.session_secret"
+        r.add(f"{origin}: must be at least {WEB_SECRET_MIN} characters without spaces — make one with "
+              f"python3 -c 'import secrets; print(secrets.token_urlsafe(32))', or leave it empty "
+              f"(then logins end whenever callbot web restarts)")
+        secret = ""
+
+    return WebSettings(
+        host=host,
+        port=port,
+        user=user,
+        password_hash=password_hash,
+        session_secret=secret,
+        secure_cookies=r.boolean(t, s, "secure_cookies", d.secure_cookies),
+        session_hours=r.integer(t, s, "session_hours", d.session_hours, 1, 24 * 31),
+        per_page=r.integer(t, s, "per_page", d.per_page, 10, 500),
+    )
+
+
+def _check_web_host(r: Reader, value: Any) -> str | None:
+    if isinstance(value, str) and value.strip().lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        ip = None
+    if ip is None:
+        r.add(f'web.host: expected an IP address in quotes such as "127.0.0.1", got {describe(value)}')
+        return None
+    if ip.is_unspecified:
+        r.add(f"web.host: {ip} would open the page to every network this computer is on — keep "
+              f'"127.0.0.1" here and, if you really mean it, start `callbot web --host {ip}` explicitly')
+        return None
+    return str(ip)

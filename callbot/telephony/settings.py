@@ -1,0 +1,30 @@
+"""The SIP endpoint's settings: the ``[sip]`` section of the config file.
+
+One type, defined here with its component and filled by ``callbot.config`` (which
+checks every value and names the key of each problem); :class:`SipEndpoint` takes it
+as it is. Imports nothing of callbot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    """Registrar, local address, RTP ports and call limits. ``repr()`` never shows the password."""
+
+    server: str = "127.0.0.1"  # registrar / PBX host
+    port: int = 5060
+    username: str = "callbot"
+    password: str = field(default="", repr=False)  # env CALLBOT_SIP_PASSWORD overrides
+    local_ip: str = "127.0.0.1"  # IP literal reachable by the PBX (goes into SDP)
+    local_port: int = 5062
+    rtp_port_min: int = 10000
+    rtp_port_max: int = 10999
+    register: bool = True
+    register_expires: int = 300  # seconds asked of the registrar
+    rtp_timeout: float = 30.0  # seconds without inbound RTP before hanging up (phones with silence suppression send none while quiet)
+    max_call_duration: float = 600.0  # hard cap per call, seconds
+    answer_delay: float = 0.0  # seconds of ringing before answering
+    user_agent: str = "callbot"
