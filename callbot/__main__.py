@@ -1,3 +1,3 @@
-from callbot.cli import main
+from callbot.cli.main import main
 
 main()

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from callbot.cli import main, parse_since
+from callbot.cli.common import parse_since
+from callbot.cli.main import main
 from callbot.records import CallerFields
-from callbot.store import Store
+from callbot.store.store import Store
 from tests.conftest import REPO, free_udp_port
 
 

@@ -17,9 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from callbot.speech import models
-from callbot.cli import main
+from callbot.cli.main import main
 from callbot.errors import ModelError
-from callbot.speech.models import ModelSpec, find_packaged_model, install, installed
+from callbot.speech.models import ModelSpec, find_packaged_model, installed
+from callbot.speech.model_install import install
 
 NAME = "vosk-model-test-0.1"
 

@@ -1,0 +1,163 @@
+"""What every command shares: the consoles, exit codes and the one place a
+CallbotError becomes a message (``handles_errors``), the ``--config`` option,
+logging, reading times given on the command line, showing stored times, and
+opening the call log."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from callbot.errors import CallbotError, ConfigError, PromptError, ScriptError
+
+#: Exit codes: 1 = a check found problems / runtime failure, 2 = bad input.
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+out = Console()
+err = Console(stderr=True)
+
+
+# -- errors become messages ------------------------------------------------------
+def _fail(exc: CallbotError) -> None:
+    problems = getattr(exc, "problems", None)
+    if problems:
+        source = getattr(exc, "source", None)
+        err.print(f"[bold red]Error[/] in {source}:" if source else "[bold red]Error:[/]", highlight=False)
+        for problem in problems:  # soft_wrap: never break a path or a command across lines
+            err.print(f"  • {problem}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    code = EXIT_USAGE if isinstance(exc, (ConfigError, PromptError, ScriptError)) else EXIT_FAILURE
+    sys.exit(code)
+
+
+def handles_errors(func):
+    """Library errors become one clear message and a non-zero exit; no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CallbotError as exc:
+            _fail(exc)
+
+    return wrapper
+
+
+# -- options ---------------------------------------------------------------------
+config_option = click.option(
+    "--config", "-c", "config_path", default="config.toml", show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path), help="Configuration file.",
+)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- times given on the command line ---------------------------------------------
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """'30m', '2h', '7d', '1w', or an ISO date/time (local time if no zone)."""
+    now = now or datetime.now(timezone.utc)
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now - timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use e.g. 2h, 7d or 2026-11-22T08:00") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_until(value: str, now: datetime | None = None) -> datetime:
+    """When a list entry ends: '30d', '12h', '2w' from now, or an ISO date (the
+    entry ends at the start of that day, local time) or date-time."""
+    now = now or datetime.now(timezone.utc)
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        moment = now + timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: use e.g. 30d, 2w or 2027-01-01", param_hint="--until") from None
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        moment = moment.astimezone(timezone.utc)
+    if moment <= now:
+        raise click.BadParameter(f"{value!r} is not in the future", param_hint="--until")
+    return moment
+
+
+# -- stored times shown ----------------------------------------------------------
+def local_text(iso: str | None) -> str:
+    """Local 'YYYY-MM-DD HH:MM:SS' of a stored time ('' for none)."""
+    from callbot.times import local_time
+
+    moment = local_time(iso)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else iso or ""
+
+
+def local_day_text(iso: str | None) -> str:
+    """Local 'YYYY-MM-DD HH:MM', or just the date at midnight (how --until dates are stored)."""
+    from callbot.times import local_time
+
+    moment = local_time(iso)
+    if moment is None:
+        return iso or ""
+    return moment.strftime("%Y-%m-%d" if (moment.hour, moment.minute, moment.second) == (0, 0, 0)
+                           else "%Y-%m-%d %H:%M")
+
+
+# -- the call log ----------------------------------------------------------------
+def open_store(config_path: Path):
+    """The call log to read (calls, leads); an error if the bot has not made one yet."""
+    from callbot.config.load import load_config
+    from callbot.store.store import Store
+
+    config = load_config(config_path)
+    if not Path(config.storage.database).exists():
+        raise CallbotError(f"no call log yet at {config.storage.database} — start the bot with `callbot run` first")
+    return Store(config.storage.database)
+
+
+def open_config_store(config_path: Path, *, create: bool = True):
+    """(config, Store) for the list and privacy commands; the log is created if
+    ``create`` (so lists can be filled before the bot's first call)."""
+    from callbot.config.load import load_config
+    from callbot.store.store import Store
+
+    config = load_config(config_path)
+    database = Path(config.storage.database)
+    if not create and not database.exists():
+        raise CallbotError(f"no call log yet at {database} — start the bot with `callbot run` first")
+    return config, Store(database, default_region=config.phone.default_region)
+
+
+def login_name() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser() or None
+    except Exception:  # no login name (containers): the entry just says no one
+        return None
