@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from callbot.call.caller import Caller, NameAddr, identify, identify_raw, parse_headers, parse_name_addr
+from callbot.call.caller import Caller, identify, identify_raw
+from callbot.telephony.message import NameAddr, parse_headers, parse_name_addr
 
 CRLF = "\r\n"
 SDP = CRLF.join(

@@ -1,7 +1,8 @@
 """Pure helpers of the SIP adapter: tel: rewrite, granted expiry, refresh and backoff."""
 
 from callbot.call.caller import identify_raw
-from callbot.telephony.endpoint import backoff_delay, granted_expiry, refresh_delay, tel_to_sip, REGISTER_BACKOFF_MAX
+from callbot.telephony.registration import backoff_delay, granted_expiry, refresh_delay, REGISTER_BACKOFF_MAX
+from callbot.telephony.routes import tel_to_sip
 
 INVITE_TEL = (
     b"INVITE sip:callbot@127.0.0.1 SIP/2.0\r\n"

@@ -7,53 +7,21 @@ with a fake call and a fake clock; integration tests with a real SIP call.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 from callbot.audio import FRAME_MS, duration_seconds
-from callbot.speech.turns import TurnEvent, TurnRecorder, TurnSettings
+from callbot.call.ports import CallIO, Clock, PromptSource, Recognizer, TurnStream
+from callbot.speech.recorder import TurnRecorder
+from callbot.speech.turns import TurnEvent, TurnSettings
 
 #: Seconds of audio in one frame.
 FRAME_SECONDS = FRAME_MS / 1000
 #: Frames written ahead of real time so the RTP sender never starves.
 LEAD_FRAMES = 2
-
-
-class CallIO(Protocol):
-    """What a session needs from a call (SIP call or test double)."""
-
-    @property
-    def active(self) -> bool: ...
-
-    def read_frame(self) -> bytes | None:
-        """Next 20 ms of caller audio; never blocks; None when the call is down."""
-
-    def write_frame(self, frame: bytes) -> None:
-        """Queue 20 ms of audio for the caller."""
-
-    def hangup(self) -> None: ...
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    def sleep_until(self, deadline: float) -> None: ...
-
-
-class MonotonicClock:
-    """Real time: absolute deadlines on ``time.monotonic`` (no drift from relative sleeps)."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep_until(self, deadline: float) -> None:
-        delay = deadline - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
 
 
 @dataclass(frozen=True)
@@ -113,24 +81,6 @@ def announce_and_hang_up(call: CallIO, frames: Sequence[bytes], clock: Clock) ->
 
 #: Caller audio kept from the end of a prompt to prime the next listen (seconds).
 PROMPT_TAIL_SECONDS = 5.0
-
-
-class TurnStream(Protocol):
-    """A recognizer for one caller turn (see callbot.speech.asr.TurnStream)."""
-
-    def feed(self, pcm: bytes) -> None: ...
-
-    def finish(self) -> Future: ...
-
-    def cancel(self) -> None: ...
-
-
-class Recognizer(Protocol):
-    def stream(self) -> TurnStream: ...
-
-
-class PromptSource(Protocol):
-    def get(self, prompt_id: str): ...  # -> callbot.prompts.Prompt
 
 
 @dataclass(frozen=True)

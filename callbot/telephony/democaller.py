@@ -201,6 +201,8 @@ class DemoCaller:
                     break
                 if method in ("OPTIONS", "INFO", "UPDATE"):
                     sip.sendto(_response(200, "OK", headers).encode(), addr)
+                elif method not in ("ACK", "CANCEL"):  # e.g. REFER: not supported here (RFC 3261 8.2.1)
+                    sip.sendto(_response(501, "Not Implemented", headers).encode(), addr)
         finally:
             stop_media.set()
             if media is not None:

@@ -1,0 +1,99 @@
+"""Where a call's row is written: the row at INVITE time, its trail of events, its turns, its end.
+
+Every write goes through the store's queue (one writer thread); nothing here
+waits for the database except :meth:`CallLog.open`, which waits a bounded time
+for the new row's id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from callbot.call.caller import Caller
+from callbot.outcome import Outcome
+from callbot.records import CallerFields, TurnFields
+from callbot.store.store import Store
+
+log = logging.getLogger("callbot.call")
+
+#: How long call setup waits for the call row to be written before answering.
+ROW_WRITE_TIMEOUT = 2.0
+
+#: Who ended the call (InboundCall.ended_by) → the hangup event's reason.
+HANGUP_REASONS = {
+    "bot": "bot sent BYE after the prompt",
+    "caller": "caller sent BYE",
+    "transfer": "bot handed the call to a person (REFER) and left",
+    "rtp_timeout": "no RTP from the caller within sip.rtp_timeout",
+    "max_duration": "call reached sip.max_call_duration",
+}
+
+
+def caller_fields(caller: Caller, keep_evidence: bool) -> CallerFields:
+    """The call row's caller columns (withheld evidence only when the owner keeps it)."""
+    evidence = None
+    if caller.withheld and keep_evidence and caller.asserted_identities:
+        evidence = "; ".join(caller.asserted_identities)
+    return CallerFields(
+        raw=caller.from_raw,
+        display=caller.display_name,
+        number=caller.e164,
+        dialled=caller.number,
+        country=caller.country_code,
+        region=caller.region,
+        type=caller.number_type,
+        description=caller.description,
+        valid=caller.valid,
+        withheld=caller.withheld,
+        number_source=caller.number_source,
+        evidence=evidence,
+    )
+
+
+class CallLog:
+    """Writes one call's row, events and turns; tolerates a row that could not be written."""
+
+    def __init__(self, store: Store, call_id: int | None):
+        self.store = store
+        self.call_id = call_id
+
+    @classmethod
+    def open(cls, store: Store, caller: Caller, sip_call_id: str, keep_evidence: bool) -> CallLog:
+        """Insert the call's row (the moment the INVITE is handled)."""
+        try:
+            call_id = store.start_call(caller_fields(caller, keep_evidence), sip_call_id).result(
+                timeout=ROW_WRITE_TIMEOUT)
+        except Exception:
+            # The call is still served; the failure itself is in the log.
+            log.exception("could not write the call row for %s", sip_call_id)
+            call_id = None
+        return cls(store, call_id)
+
+    def event(self, kind: str, rule: str | None, reason: str | None) -> None:
+        log.info("call %s: %s %s: %s", self.call_id, kind, rule, reason)
+        if self.call_id is not None:
+            self.store.add_event(self.call_id, kind, rule, reason)
+
+    def hangup(self, ended_by: str) -> None:
+        self.event("hangup", ended_by, HANGUP_REASONS.get(ended_by, ended_by))
+
+    def answered(self) -> None:
+        if self.call_id is not None:
+            self.store.mark_answered(self.call_id)
+
+    def turn(self, turn: TurnFields) -> None:
+        if self.call_id is not None:
+            self.store.add_turn(self.call_id, turn)
+
+    def lead(self, seq: int, field: str, text: str | None, recording: str | None) -> None:
+        if self.call_id is not None:
+            self.store.add_lead(self.call_id, seq, field, text, recording)
+
+    def update(self, **fields: str | None) -> None:
+        if self.call_id is not None:
+            self.store.update_call(self.call_id, **fields)
+
+    def finish(self, outcome: Outcome) -> None:
+        log.info("call %s: outcome %s", self.call_id, outcome.value)
+        if self.call_id is not None:
+            self.store.finish_call(self.call_id, outcome.value)

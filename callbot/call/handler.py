@@ -1,0 +1,178 @@
+"""One call from INVITE to its final row: identify → row → decide → carry out → outcome.
+
+:meth:`CallHandler.handle` runs on the call's own thread. What happens to a
+withheld caller, a listed caller or an unknown one is decided by
+:func:`callbot.call.policy.decide`; this module carries the decision out with
+the SIP mechanism it needs (433, ring on, REFER, answer + prompt + hang up, or
+the owner's script in :mod:`callbot.call.screening`), and whatever happens the
+row gets its outcome in ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from callbot import lists
+from callbot.call import policy
+from callbot.call.caller import Caller, identify_raw
+from callbot.call.calllog import CallLog
+from callbot.call.conversation import announce_and_hang_up
+from callbot.call.policy import Action, Decision
+from callbot.call.ports import Clock, InboundCall
+from callbot.call.screening import TRANSFER_TIMEOUT, Screening
+from callbot.call.settings import CallSettings, HandoffSettings, PhoneSettings
+from callbot.outcome import Outcome
+from callbot.script.model import CallContext, Script
+from callbot.store.store import Store
+from callbot.telephony.settings import SipSettings
+
+log = logging.getLogger("callbot.call")
+
+#: Polling step while the call rings (answer_delay), seconds.
+RING_POLL = 0.02
+@dataclass(frozen=True)
+class Standing:
+    """What the call log knows of the caller before anybody speaks."""
+
+    listed: policy.Listed | None = None
+    called_before: bool = False
+
+    def context(self, recording: bool, language: str) -> CallContext:
+        """The script's view: ``caller is allowed|blocked|known``."""
+        on = self.listed.list if self.listed is not None else None
+        return CallContext(recording=recording, language=language, allowed=on == "allow",
+                           blocked=on == "block", known=on is not None or self.called_before)
+
+
+class CallHandler:
+    """Carries out the policy for each call; the settings come from the config (see callbot.app)."""
+
+    def __init__(self, *, calls: CallSettings, handoff: HandoffSettings, sip: SipSettings, phone: PhoneSettings,
+                 store: Store, screening: Screening, clock: Clock):
+        self.calls = calls
+        self.handoff = handoff
+        self.sip = sip            # answer_delay, max_call_duration
+        self.phone = phone
+        self.store = store
+        self.screening = screening
+        self.clock = clock
+
+    def handle(self, call: InboundCall, prompts, script: Script | None) -> Outcome:
+        """Runs on the call's own thread from INVITE to the final log write."""
+        caller = identify_raw(call.raw_invite, self.phone.default_region)
+        calllog = CallLog.open(self.store, caller, call.sip_call_id, self.calls.keep_withheld_evidence)
+        outcome = Outcome.ERROR
+        try:
+            standing = Standing(self._listed(caller))
+            decision = policy.decide(
+                caller, self.calls.withheld, self.calls.unknown, listed=standing.listed,
+                blocked_mode=self.calls.blocked, handoff_mode=self.handoff.mode,
+            )
+            calllog.event("decision", decision.rule, decision.reason)
+            outcome = self._carry_out(call, caller, decision, standing, calllog, prompts, script)
+        except Exception as exc:
+            log.exception("call %s failed", calllog.call_id)
+            calllog.event("error", type(exc).__name__, str(exc))
+            if call.active or call.ringing:
+                call.hangup()
+        finally:
+            calllog.finish(outcome)
+        return outcome
+
+    def _listed(self, caller: Caller) -> policy.Listed | None:
+        """The caller's allow/block entry, if any (withheld callers are never looked up)."""
+        if caller.withheld:
+            return None
+        try:
+            found = lists.match(self.store.active_list_entries(), caller.e164 or caller.number, caller.display_name)
+        except Exception:  # a list problem must not cost the call: screen instead, and say why
+            log.exception("caller lists could not be read; treating the caller as unknown")
+            return None
+        return None if found is None else policy.Listed(found.entry.list, found.reason)
+
+    def _called_before(self, caller: Caller, calllog: CallLog) -> bool:
+        """Whether the call log has an earlier call from this number (for ``caller is known``)."""
+        number = caller.e164 or caller.number
+        if not number or caller.withheld:
+            return False
+        try:
+            return any(cid != calllog.call_id and (calllog.call_id is None or cid < calllog.call_id)
+                       for cid in self.store.call_ids_for_number(number))
+        except Exception as exc:  # unknown rather than a lost call
+            calllog.event("error", "history", f"earlier calls could not be read: {exc}")
+            return False
+
+    def _carry_out(self, call: InboundCall, caller: Caller, decision: Decision, standing: Standing,
+                   calllog: CallLog, prompts, script: Script | None) -> Outcome:
+        if decision.action is Action.REJECT_WITHHELD:
+            call.reject(policy.ANONYMITY_DISALLOWED)
+            calllog.event("sip", "reject", f"{policy.ANONYMITY_DISALLOWED} Anonymity Disallowed sent, not answered")
+            return Outcome.WITHHELD_REJECTED
+        if decision.action is Action.HANDOFF_REJECT:
+            status = self.handoff.reject_status
+            call.reject(status)
+            calllog.event("handoff", "reject", f"{status} sent, not answered: the PBX moves on")
+            return Outcome.REJECTED
+        if decision.action is Action.HANDOFF_IGNORE:
+            return self._let_ring(call, calllog)
+
+        if not self._ring(call):
+            calllog.event("sip", "cancel", "caller hung up before the bot answered (CANCEL → 487)")
+            return Outcome.CANCELLED
+        call.answer()
+        calllog.answered()
+        calllog.event("sip", "answer", f"200 OK after {1000 * (time.monotonic() - call.received_at):.0f} ms")
+
+        if decision.action in (Action.SCREEN, Action.COUNTER_BLOCKED, Action.HANDOFF_TRANSFER):
+            standing = Standing(standing.listed, self._called_before(caller, calllog))
+        if decision.action is Action.SCREEN:
+            return self.screening.run(call, calllog, prompts, script, standing.context)
+        if decision.action is Action.COUNTER_BLOCKED:
+            return self.screening.run(call, calllog, prompts, script, standing.context,
+                                      start=self.calls.counter_offer_step)
+        if decision.action is Action.HANDOFF_TRANSFER:
+            result = call.transfer(self.handoff.transfer_to, timeout=TRANSFER_TIMEOUT)
+            calllog.event("handoff", "transfer", result.describe())
+            if result.succeeded:
+                return Outcome.TRANSFERRED
+            if not call.active:
+                return Outcome.CALLER_HUNG_UP
+            calllog.event("handoff", "fallback", "transfer failed: screening the caller instead")
+            return self.screening.run(call, calllog, prompts, script, standing.context)
+        return self._announce(call, decision, calllog, prompts)
+
+    def _announce(self, call: InboundCall, decision: Decision, calllog: CallLog, prompts) -> Outcome:
+        """Play the decision's prompt and hang up before the caller can reply."""
+        prompt = prompts.get(decision.prompt)
+        playback = announce_and_hang_up(call, prompt.frames(), self.clock)
+        calllog.event("prompt", prompt.id, f"played {playback.seconds_sent:.2f} s of {prompt.duration:.2f} s")
+        ended_by = call.ended_by or "bot"
+        calllog.hangup(ended_by)
+        if ended_by in ("rtp_timeout", "max_duration"):
+            return Outcome.TIMEOUT
+        if not playback.completed or ended_by == "caller":
+            return Outcome.CALLER_HUNG_UP
+        return {Action.ANNOUNCE_WITHHELD: Outcome.WITHHELD_REJECTED,
+                Action.ANNOUNCE_BLOCKED: Outcome.BLOCKED}.get(decision.action, Outcome.ANSWERED)
+
+    def _let_ring(self, call: InboundCall, calllog: CallLog) -> Outcome:
+        """Do not answer: the PBX keeps ringing the other phones until someone takes it."""
+        calllog.event("handoff", "ignore", "not answered: the PBX keeps ringing the other phones")
+        deadline = call.received_at + self.sip.max_call_duration
+        while not call.cancelled and time.monotonic() < deadline:
+            time.sleep(RING_POLL * 5)
+        if not call.cancelled:
+            call.hangup()  # 480: nobody took it within the maximum call length
+            calllog.event("sip", "timeout", "nobody took the call; 480 sent")
+            return Outcome.TIMEOUT
+        calllog.event("sip", "cancel", "the caller was taken elsewhere or gave up (CANCEL)")
+        return Outcome.HANDED_OFF
+
+    def _ring(self, call: InboundCall) -> bool:
+        """Let the call ring for ``answer_delay``; False if the caller gave up."""
+        deadline = call.received_at + self.sip.answer_delay
+        while time.monotonic() < deadline and not call.cancelled:
+            time.sleep(RING_POLL)
+        return not call.cancelled

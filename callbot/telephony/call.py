@@ -1,0 +1,191 @@
+"""One inbound SIP call as the call layer sees it (:class:`callbot.call.ports.InboundCall`).
+
+Audio is 16-bit signed little-endian mono PCM at 8 kHz in 20 ms frames; reads
+never block. Answer, reject, hang up and blind transfer (REFER) are here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from callbot.audio import FRAME_BYTES
+from callbot.errors import SipError
+from callbot.telephony.client import CallState, InvalidStateError, VoIPCall
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    target: str
+    refer_status: int | None    # 202 accepted, 4xx/5xx refused, None: no answer
+    final_status: int | None    # the transferred call's final status from NOTIFY (200 = connected)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.refer_status is not None and self.refer_status < 300 and self.final_status == 200
+
+    def describe(self) -> str:
+        if self.refer_status is None:
+            return f"REFER to {self.target}: no answer"
+        if self.refer_status >= 300:
+            return f"REFER to {self.target} refused with {self.refer_status}"
+        if self.final_status is None:
+            return f"REFER to {self.target} accepted ({self.refer_status}), no final NOTIFY"
+        return f"REFER to {self.target} accepted; the new call answered {self.final_status}"
+
+
+class IncomingCall:
+    """One inbound call. Implements the call-I/O protocol used by the session.
+
+    Audio is 16-bit signed little-endian mono PCM at 8 kHz in 20 ms frames
+    (320 bytes). Reads never block; the session paces them with its own clock.
+    """
+
+    def __init__(self, voip_call: VoIPCall, endpoint: Any):  # endpoint: the SipEndpoint that owns the call
+        self._call = voip_call
+        self._endpoint = endpoint
+        request = voip_call.request
+        self.raw_invite: bytes = bytes(getattr(request, "raw", b"") or b"")
+        self.sip_call_id: str = str(voip_call.call_id)
+        self.received_at = time.monotonic()
+        self.answered_at: float | None = None
+        self._ended_by: str | None = None
+        self.last_rtp_at: float | None = None
+        self._lock = threading.Lock()
+        self._watch_rtp()
+
+    @property
+    def ended_by(self) -> str | None:
+        """Who ended the call: 'bot', 'caller', 'cancel', 'rtp_timeout', 'max_duration' (None while up)."""
+        if self._ended_by is not None:
+            return self._ended_by
+        if self._call.state == CallState.ENDED:
+            return "caller" if self.answered_at is not None else "cancel"
+        return None
+
+    # -- call setup ------------------------------------------------------
+    @property
+    def ringing(self) -> bool:
+        return self._call.state == CallState.RINGING
+
+    @property
+    def cancelled(self) -> bool:
+        """The caller gave up (CANCEL) before we answered."""
+        return self.answered_at is None and self._call.state == CallState.ENDED
+
+    def answer(self) -> None:
+        with self._lock:
+            try:
+                self._call.answer()
+            except InvalidStateError as exc:
+                raise SipError(f"cannot answer call {self.sip_call_id}: {exc}") from exc
+            self.answered_at = time.monotonic()
+            self.last_rtp_at = self.answered_at
+        self._endpoint._watch(self)
+
+    def reject(self, status: int) -> None:
+        """Refuse the ringing call with a final response (e.g. 433), never answering."""
+        with self._lock:
+            if self._call.state != CallState.RINGING:
+                raise SipError(f"cannot reject call {self.sip_call_id}: not ringing")
+            self._endpoint._send_final_response(self._call, status)
+            self._ended_by = "bot"
+
+    # -- call-I/O protocol -----------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self._call.state == CallState.ANSWERED
+
+    def read_frame(self) -> bytes | None:
+        """The next 20 ms of caller audio, or None when the call is not up.
+
+        WORKAROUND RTP.py:1635-1646: a blocking read returns only when the call
+        ends; a non-blocking read returns exactly one frame (silence where no
+        RTP arrived), so the session's 20 ms clock keeps real time.
+        """
+        if not self.active:
+            return None
+        try:
+            return self._call.read_audio(FRAME_BYTES, blocking=False)
+        except Exception:  # the call ended between the check and the read
+            return None
+
+    def write_frame(self, frame: bytes) -> None:
+        """Queue one 20 ms frame for sending.
+
+        WORKAROUND RTP.py:997-1006: in realtime output mode one bulk write of a
+        whole prompt keeps only the last 140 ms; in buffered mode a bulk write
+        cannot be interrupted. The session writes one frame per 20 ms tick.
+        """
+        if self.active:
+            try:
+                self._call.write_audio(frame)
+            except Exception:
+                pass
+
+    def transfer(self, target: str, timeout: float = 10.0) -> "TransferResult":
+        """Blind transfer (RFC 3515 REFER) of the answered call to ``target`` (a SIP URI).
+
+        Waits for the REFER's answer and the NOTIFY with the new call's final
+        status (up to ``timeout``); on success the bot leaves the call (BYE).
+        """
+        if not self.active:
+            raise SipError(f"cannot transfer call {self.sip_call_id}: it is not up")
+        phone = self._endpoint._phone
+        settings = self._endpoint.settings
+        referred_by = f"sip:{settings.username}@{settings.local_ip}:{settings.local_port}"
+        transfer = phone.sip.send_refer(self._call.request, target, referred_by)
+        try:
+            transfer.answered.wait(timeout)
+            if transfer.status is not None and transfer.status < 300:
+                transfer.done.wait(max(0.0, timeout))
+        finally:
+            phone.sip.forget_transfer(transfer.call_id)
+        result = TransferResult(target, transfer.status, transfer.final_status)
+        if result.succeeded and self.active:
+            self._ended_by = "transfer"
+            self.hangup()
+        return result
+
+    def queued_output_seconds(self) -> float:
+        """Audio written but not yet sent as RTP."""
+        try:
+            clients = self._call._rtp_clients_snapshot()
+            return max((c.pmout.available() for c in clients), default=0) / 2 / 8000
+        except Exception:
+            return 0.0
+
+    def hangup(self) -> None:
+        with self._lock:
+            if self._call.state == CallState.ANSWERED:
+                self._ended_by = self._ended_by or "bot"
+                try:
+                    self._call.hangup()
+                except InvalidStateError:
+                    pass
+            elif self._call.state == CallState.RINGING:
+                self._ended_by = self._ended_by or "bot"
+                self._endpoint._send_final_response(self._call, 480)
+
+    # -- internals -------------------------------------------------------
+    def _watch_rtp(self) -> None:
+        """Record when RTP last arrived (rfcvoip exposes no such timestamp)."""
+        for client in self._call._rtp_clients_snapshot():
+            original = client.parse_packet
+
+            def parse_packet(packet, _original=original):
+                self.last_rtp_at = time.monotonic()
+                return _original(packet)
+
+            client.parse_packet = parse_packet
+
+    def _expire(self, reason: str) -> None:
+        with self._lock:
+            if self._call.state == CallState.ANSWERED:
+                self._ended_by = reason
+                try:
+                    self._call.hangup()
+                except InvalidStateError:
+                    pass

@@ -1,0 +1,207 @@
+"""rfcvoip's SIP client and phone, patched: every workaround for a measured upstream defect.
+
+Each workaround is marked ``WORKAROUND`` with the upstream file:line it answers and
+is exercised by a test (tests/test_sip_adapter.py, tests/test_integration_sip.py).
+Only the telephony package imports rfcvoip; no rfcvoip type leaves it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+import rfcvoip
+from rfcvoip import SIP, RTP
+from rfcvoip.VoIP import VoIP as _voip_module
+from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
+from rfcvoip.VoIP.status import PhoneStatus
+
+from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip
+
+__all__ = ["SIP", "CallState", "InvalidStateError", "Phone", "PhoneStatus", "SupervisedSIPClient", "Transfer",
+           "VoIPCall"]
+
+log = logging.getLogger("callbot.telephony")
+_lib_log = logging.getLogger("callbot.telephony.rfcvoip")
+
+#: How long one REGISTER transaction may wait for its final answer (seconds).
+REGISTER_TRANSACTION_TIMEOUT = 4.0
+
+
+# WORKAROUND rfcvoip/__init__.py:30-34: ``debug()`` prints to stdout even with
+# DEBUG off. Each rfcvoip module binds ``debug = rfcvoip.debug`` at import
+# time, so we rebind those module globals to a logger (nothing on stdout).
+def _library_debug(message, error=None):
+    _lib_log.debug("%s", error if error is not None else message)
+
+
+for _module in (rfcvoip, SIP, RTP, _voip_module):
+    _module.debug = _library_debug
+rfcvoip.DEBUG = False
+
+
+@dataclass
+class Transfer:
+    """A REFER in flight: its answer (202/4xx) and the NOTIFY reports of the new call."""
+
+    call_id: str
+    cseq: int
+    answered: threading.Event
+    done: threading.Event
+    status: int | None = None          # response to the REFER
+    final_status: int | None = None    # status line of the last sipfrag NOTIFY
+
+
+class SupervisedSIPClient(SIP.SIPClient):
+    """rfcvoip's SIP client with registration taken over by :class:`Registrar`."""
+
+    last_register_response: "SIP.SIPMessage | None" = None
+    _transfers: "dict[str, Transfer] | None" = None
+
+    # WORKAROUND rfcvoip sends no REFER (it answers one with 501): callbot's
+    # blind transfer (RFC 3515) builds the in-dialog REFER from the BYE the
+    # library would send (same dialog headers, route set, next CSeq), and
+    # takes the 202 and the NOTIFY progress reports (message/sipfrag) itself.
+    def send_refer(self, request, refer_to: str, referred_by: str) -> Transfer:
+        bye = self.gen_bye(request)
+        lines = bye.split("\r\n")
+        lines[0] = "REFER " + lines[0][len("BYE "):]
+        cseq = 0
+        for i, line in enumerate(lines):
+            if line.lower().startswith("cseq:"):
+                cseq = int(line.split(":", 1)[1].split()[0])
+                lines[i] = f"CSeq: {cseq} REFER"
+        at = next(i for i, line in enumerate(lines) if line.lower().startswith("content-length"))
+        lines[at:at] = [f"Refer-To: <{refer_to}>", f"Referred-By: <{referred_by}>"]
+        transfer = Transfer(str(request.headers["Call-ID"]), cseq, threading.Event(), threading.Event())
+        if self._transfers is None:
+            self._transfers = {}
+        self._transfers[transfer.call_id] = transfer
+        self.send_raw("\r\n".join(lines).encode("utf8"), self.dialog_target(request))
+        return transfer
+
+    def parse_message(self, message) -> None:
+        transfer = (self._transfers or {}).get(str(message.headers.get("Call-ID", "")))
+        if transfer is not None:
+            cseq = message.headers.get("CSeq", {})
+            method = cseq.get("method") if isinstance(cseq, dict) else None
+            if message.type == SIP.SIPMessageType.RESPONSE and method == "REFER":
+                if int(message.status) >= 200:
+                    transfer.status = int(message.status)
+                    transfer.answered.set()
+                    if transfer.status >= 300:
+                        transfer.done.set()
+                return
+            if message.type == SIP.SIPMessageType.MESSAGE and message.method == "NOTIFY":
+                self._send_request_response(message, self.gen_ok(message))
+                match = re.search(rb"SIP/2\.0\s+(\d{3})", message.raw.split(b"\r\n\r\n", 1)[-1])
+                if match:
+                    transfer.final_status = int(match.group(1))
+                    if transfer.final_status >= 200:
+                        transfer.done.set()
+                return
+        super().parse_message(message)
+
+    def forget_transfer(self, call_id: str) -> None:
+        if self._transfers:
+            self._transfers.pop(call_id, None)
+
+    # WORKAROUND SIP.py:4497-4530, 4549: the library's register() blocks start()
+    # for up to 30 s when the registrar is silent, stops the whole phone after
+    # three failures (state FAILED, no more calls), and refreshes every 120-5 s
+    # whatever the registrar granted, so after a registrar restart the bot is
+    # unreachable for up to two minutes. start() and the library's timer call
+    # register(): here it does nothing; Registrar drives REGISTER instead.
+    def register(self) -> bool:
+        return True
+
+    def register_once(self) -> "SIP.SIPMessage":
+        """One REGISTER transaction (with digest retry); returns the final response."""
+        self.last_register_response = None
+        with self.recvLock:
+            ok = self._SIPClient__register()
+        response = self.last_register_response
+        if not ok or response is None:
+            raise SIP.SIPRequestError("REGISTER was not accepted")
+        return response
+
+    def deregister_once(self) -> bool:
+        with self.recvLock:
+            return bool(self._SIPClient__deregister())
+
+    def _send_register_request(self, request: str, *, action: str):
+        response = super()._send_register_request(request, action=action)
+        self.last_register_response = response
+        return response
+
+    # WORKAROUND Record-Route is ignored (SIP.py:3709-3785 gen_ringing/gen_answer,
+    # 3907-3940 gen_bye, 1754 dialog_target): RFC 3261 12.1.1 requires a UAS to
+    # copy Record-Route into its 18x/2xx, and in-dialog requests must follow
+    # the route set. Without this, behind a record-routing proxy (Kamailio,
+    # many trunks) the caller's BYE never reaches us and our BYE bypasses it.
+    def gen_ringing(self, request):
+        routes = [f"Record-Route: {r}" for r in record_routes(request.raw)]
+        return insert_after_via(super().gen_ringing(request), routes)
+
+    def gen_answer(self, request, *args, **kwargs):
+        routes = [f"Record-Route: {r}" for r in record_routes(request.raw)]
+        return insert_after_via(super().gen_answer(request, *args, **kwargs), routes)
+
+    def gen_bye(self, request):
+        routes = [f"Route: {r}" for r in record_routes(request.raw)]
+        return insert_after_via(super().gen_bye(request), routes)
+
+    def dialog_target(self, request):
+        routes = record_routes(request.raw)
+        hop = route_hop(routes[0]) if routes else None
+        return hop or super().dialog_target(request)
+
+    # WORKAROUND SIP.py:3108-3111: start() runs the receive loop only after a
+    # 1 s sleep, so an INVITE in the first second after start waits (and the
+    # caller retransmits). Receive at once.
+    def _delayed_recv_loop(self, delay: float = 0.0) -> None:
+        self.recv_loop()
+
+    # WORKAROUND SIP.py:3091-3106/3113-3159: recv_loop() catches only
+    # BlockingIOError and OSError, so one malformed request that parses but
+    # lacks a header (e.g. a BYE without From -> KeyError in gen_response)
+    # kills the receive thread and the bot goes deaf. Drop such a datagram.
+    def recv(self) -> None:
+        try:
+            super().recv()
+        except (BlockingIOError, OSError):
+            raise
+        except Exception as exc:
+            log.warning("dropped an unprocessable SIP message: %s: %s", type(exc).__name__, exc)
+
+    def _message_from_raw(self, raw: bytes):
+        try:
+            message = super()._message_from_raw(raw)
+        except SIP.SIPParseError:
+            fixed = tel_to_sip(raw)
+            if fixed == raw:
+                raise
+            message = super()._message_from_raw(fixed)
+        message.raw = raw  # callbot reads the caller from the original bytes
+        return message
+
+
+class Phone(VoIPPhone):
+    """VoIPPhone without the fixed answer delay, with a supervised SIP client."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The library constructs SIP.SIPClient itself; switch the instance to
+        # our subclass (same layout, only overridden methods).
+        self.sip.__class__ = SupervisedSIPClient
+        self.sip.register_timeout = REGISTER_TRANSACTION_TIMEOUT
+
+    # WORKAROUND VoIP/VoIP.py:1535-1541: _run_call_callback sleeps 1.0 s before
+    # the application's callback, so INVITE->200 OK takes ~1014 ms as shipped.
+    # We run the callback at once; ringing time is the application's choice
+    # (config sip.answer_delay).
+    @staticmethod
+    def _run_call_callback(callback, call, delay: float = 0.0) -> None:
+        VoIPPhone._run_call_callback(callback, call, 0.0)
