@@ -1,4 +1,4 @@
-"""Speed of callbot.speech.asr: real-time factor and finalization latency (not used by the tests).
+"""Speed of callbot.speech.recognizer: real-time factor and finalization latency (not used by the tests).
 
     python bench/asr_bench.py                       # from the repository root
     python bench/asr_bench.py --model PATH --streams 1,2,4 --seconds 10
@@ -146,7 +146,7 @@ def main() -> int:
         print(f"cannot make test speech: {exc}", file=sys.stderr)
         return 2
 
-    from callbot.speech.asr import SpeechModel, Transcriber  # imports vosk
+    from callbot.speech.recognizer import SpeechModel, Transcriber  # imports vosk
 
     try:
         loading = time.perf_counter()

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from callbot.config import default_config  # noqa: E402
-from callbot.store import Store  # noqa: E402
+from callbot.config.model import default_config  # noqa: E402
+from callbot.store.store import Store  # noqa: E402
 
 TARGET_MS = 100.0
 PER_PAGE = 50

@@ -59,7 +59,8 @@ class CannedTranscript:
 class WatchedFuture(Future):
     """A Future that notes whether somebody waited on ``result()`` before it was resolved.
 
-    (callbot.speech.asr makes such a turn urgent for the decoder; futures.wait() does not count.)
+    (callbot.speech.transcripts.TranscriptFuture makes such a turn urgent for the decoder;
+    futures.wait() does not count.)
     """
 
     def __init__(self):

@@ -19,8 +19,9 @@ import pytest
 
 pytest.importorskip("vosk")
 
-from callbot.speech import asr  # noqa: E402
-from callbot.speech.asr import SpeechModel, Transcriber, Transcript  # noqa: E402
+from callbot.speech import decoders, recognizer  # noqa: E402
+from callbot.speech.recognizer import SpeechModel, Transcriber  # noqa: E402
+from callbot.speech.transcripts import Transcript  # noqa: E402
 from callbot.audio import FRAME_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, decode_file, split_frames  # noqa: E402
 from callbot.errors import ModelError, RecognitionError  # noqa: E402
 from callbot.speech.models import find_packaged_model  # noqa: E402
@@ -109,13 +110,13 @@ def test_pointing_at_the_folder_above_the_model_suggests_the_model(tmp_path, mod
 
 def test_the_model_is_loaded_once_not_per_stream(model, model_dir, speech, monkeypatch):
     constructed = []
-    real_model = asr.vosk.Model
+    real_model = recognizer.vosk.Model
 
     def counting_model(*args, **kwargs):
         constructed.append(args)
         return real_model(*args, **kwargs)
 
-    monkeypatch.setattr(asr.vosk, "Model", counting_model)
+    monkeypatch.setattr(recognizer.vosk, "Model", counting_model)
     assert SpeechModel.load(model_dir) is model
     with Transcriber(model) as transcriber:
         futures = [transcriber.transcribe(speech) for _ in range(3)]  # three turns at once
@@ -264,7 +265,7 @@ class _BrokenRecognizer:
 
 
 def test_a_worker_error_surfaces_in_the_future_not_in_feed(model, speech, monkeypatch):
-    monkeypatch.setattr(asr.vosk, "KaldiRecognizer", _BrokenRecognizer)
+    monkeypatch.setattr(recognizer.vosk, "KaldiRecognizer", _BrokenRecognizer)
     with Transcriber(model) as transcriber:
         stream = transcriber.stream()
         for frame in split_frames(speech):
@@ -278,7 +279,7 @@ def test_a_recognizer_that_cannot_be_created_is_a_model_error(model, monkeypatch
     def refuse(model_, rate):
         raise Exception("Failed to create a recognizer")
 
-    monkeypatch.setattr(asr.vosk, "KaldiRecognizer", refuse)
+    monkeypatch.setattr(recognizer.vosk, "KaldiRecognizer", refuse)
     with Transcriber(model) as transcriber:
         error = transcriber.transcribe(bytes(3200)).exception(timeout=30)
     assert isinstance(error, ModelError) and "could not create a recognizer" in str(error)
@@ -357,7 +358,7 @@ def scripted(monkeypatch):
         in_flight = most_in_flight = 0
         barrier = None
 
-    monkeypatch.setattr(asr.vosk, "KaldiRecognizer", Scripted)
+    monkeypatch.setattr(recognizer.vosk, "KaldiRecognizer", Scripted)
     yield Scripted
     Scripted.hold.set()
 
@@ -369,7 +370,7 @@ def _wait_for(predicate, timeout=10.0):
         time.sleep(0.005)
 
 
-PIECE = asr.DECODE_CHUNK_BYTES
+PIECE = decoders.DECODE_CHUNK_BYTES
 
 
 def _hold_the_only_decoder(transcriber, scripted):
@@ -478,8 +479,8 @@ def test_a_turn_cancelled_while_being_decoded_is_released_after_its_piece(model,
 
 @pytest.mark.parametrize(("cores", "expected"), [({0}, 1), ({0, 1}, 2), ({0, 2, 5, 7}, 4)])
 def test_by_default_there_is_one_decoder_per_usable_core(monkeypatch, cores, expected):
-    monkeypatch.setattr(asr.os, "sched_getaffinity", lambda pid: cores)
-    assert asr.default_decoders() == expected
+    monkeypatch.setattr(decoders.os, "sched_getaffinity", lambda pid: cores)
+    assert decoders.default_decoders() == expected
 
 
 def test_a_pool_needs_at_least_one_decoder(model):
@@ -491,14 +492,14 @@ def test_a_pool_needs_at_least_one_decoder(model):
 
 
 def test_process_transcriber_refuses_a_missing_model_without_starting_a_process(tmp_path):
-    from callbot.speech.asr import ProcessTranscriber
+    from callbot.speech.decoder_process import ProcessTranscriber
 
     with pytest.raises(ModelError, match="does not exist"):
         ProcessTranscriber(tmp_path / "nothing-here")
 
 
 def test_process_transcriber_reports_a_model_vosk_cannot_load(tmp_path):
-    from callbot.speech.asr import ProcessTranscriber
+    from callbot.speech.decoder_process import ProcessTranscriber
 
     broken = tmp_path / "broken"
     for name in ("am/final.mdl", "conf/model.conf", "graph/HCLr.fst", "graph/Gr.fst", "ivector/final.ie"):
@@ -511,7 +512,7 @@ def test_process_transcriber_reports_a_model_vosk_cannot_load(tmp_path):
 def test_process_transcriber_transcribes_in_its_own_process(model_dir, speech):
     import os
 
-    from callbot.speech.asr import ProcessTranscriber
+    from callbot.speech.decoder_process import ProcessTranscriber
 
     with ProcessTranscriber(model_dir, decoders=1) as remote:
         assert remote._process.pid != os.getpid()
@@ -531,7 +532,7 @@ def test_process_transcriber_transcribes_in_its_own_process(model_dir, speech):
 
 
 def test_pending_turns_fail_instead_of_hanging_when_the_decoder_dies(model_dir, speech):
-    from callbot.speech.asr import ProcessTranscriber
+    from callbot.speech.decoder_process import ProcessTranscriber
     from callbot.errors import RecognitionError
 
     remote = ProcessTranscriber(model_dir)

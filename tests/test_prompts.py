@@ -19,22 +19,15 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-import callbot.prompts as prompts_module
+import callbot.prompts.render as render_module
 from callbot.audio import FRAME_BYTES, SAMPLE_RATE, level_dbfs, write_wav
 from callbot.errors import PromptError
-from callbot.prompts import (
-    SEED_DIR,
-    TARGET_DBFS,
-    TEXTS_FILE,
-    TRIM_MARGIN,
-    Prompt,
-    PromptLibrary,
-    UnknownPromptError,
-    read_texts,
-    rendered_name,
-    tts_key,
-    write_seed,
-)
+from callbot.prompts.layout import SEED_DIR, TEXTS_FILE
+from callbot.prompts.render import TARGET_DBFS, TRIM_MARGIN, Prompt
+from callbot.prompts.library import PromptLibrary, UnknownPromptError
+from callbot.prompts.texts import read_texts
+from callbot.prompts.cache import rendered_name, tts_key
+from callbot.prompts.seed import write_seed
 from callbot.speech.tts import EspeakNg, TtsError, TtsUnavailable, default_engine
 from tests.conftest import SHORT_PROMPTS
 
@@ -386,8 +379,8 @@ def test_recording_without_text_and_other_files(root, cache):
 
 def test_cache_is_keyed_by_content(root, cache, monkeypatch):
     decoded: list[Path] = []
-    real_decode = prompts_module.decode_file
-    monkeypatch.setattr(prompts_module, "decode_file", lambda path: decoded.append(Path(path)) or real_decode(path))
+    real_decode = render_module.decode_file
+    monkeypatch.setattr(render_module, "decode_file", lambda path: decoded.append(Path(path)) or real_decode(path))
     first = PromptLibrary.load(root, "de", cache_dir=cache)
     assert sorted(p.name for p in decoded) == ["hello.wav", "withheld.wav"]
     assert first.get("hello").origin == "rendered"
@@ -467,7 +460,7 @@ def test_refreshed_keeps_the_last_good_prompts(root, cache, caplog):
     library = PromptLibrary.load(root, "de", cache_dir=cache)
     assert library.refreshed() is library  # unchanged
     (root / "de" / "hello.wav").write_bytes(b"broken")
-    with caplog.at_level(logging.ERROR, logger="callbot.prompts"):
+    with caplog.at_level(logging.ERROR, logger="callbot.prompts.library"):
         assert library.refreshed() is library
         assert library.refreshed() is library  # the same broken state is not retried
     assert len([r for r in caplog.records if "hello.wav" in r.getMessage()]) == 1
@@ -650,11 +643,12 @@ def test_library_protocol_and_immutability(root, cache):
 def test_from_config_uses_tts_and_cache(shipped, tmp_path):
     from dataclasses import replace
 
-    from callbot.config import TtsConfig, default_config
+    from callbot.speech.settings import TtsSettings
+    from callbot.config.model import default_config
 
     config = default_config(tmp_path)
     config = replace(config, prompts=replace(config.prompts, dir=shipped, language="en"),
-                     tts=TtsConfig(voice="en", speed=150, cache=tmp_path / "c"))
+                     tts=TtsSettings(voice="en", speed=150, cache=tmp_path / "c"))
     library = PromptLibrary.from_config(config)
     assert library.language == "en" and library.cache_dir == tmp_path / "c"
     assert library.tts.key == "espeak-ng:en:150" and library.get("hello").origin == "seed"
@@ -722,14 +716,14 @@ def write_config(tmp_path: Path, prompts_dir: Path, language: str = "de") -> Pat
 
 
 def run_cli(*args: str):
-    from callbot.cli import main
+    from callbot.cli.main import main
 
     return CliRunner().invoke(main, ["prompts", *args], catch_exceptions=False)
 
 
 def test_cli_list(shipped, tmp_path, no_espeak, monkeypatch):
     record(shipped / "de", "hello", 1.5)
-    fake = types.ModuleType("callbot.script")
+    fake = types.ModuleType("callbot.script.loading")
 
     class FakeScript:
         def prompt_usage(self):
@@ -742,7 +736,7 @@ def test_cli_list(shipped, tmp_path, no_espeak, monkeypatch):
         return FakeScript()
 
     fake.load_script = load_script
-    monkeypatch.setitem(sys.modules, "callbot.script", fake)
+    monkeypatch.setitem(sys.modules, "callbot.script.loading", fake)
     (shipped / "de" / "script.toml").write_text("# script")
     monkeypatch.setenv("COLUMNS", "160")
     result = run_cli("list", "--config", str(write_config(tmp_path, shipped)))

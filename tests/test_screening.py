@@ -74,7 +74,7 @@ def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_p
     for key in ("person", "company", "transcript", "label", "label_reasons"):
         assert data[key], key  # `callbot calls --json` carries them
     from click.testing import CliRunner
-    from callbot.cli import main
+    from callbot.cli.main import main
 
     (tmp_path / "config.toml").write_text(
         f'[storage]\ndatabase = "{config.storage.database}"\nrecordings = "{config.storage.recordings}"\n'

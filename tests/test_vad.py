@@ -1,4 +1,5 @@
-"""Tests for callbot.speech.turns: the pure turn segmenter, the energy detector and the recorder."""
+"""Tests for turn taking: the pure turn segmenter (callbot.speech.turns), the energy detector
+(callbot.speech.vad) and the recorder (callbot.speech.recorder)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ import pytest
 
 from callbot.audio import FRAME_BYTES, SAMPLE_RATE, decode_file, level_dbfs, split_frames
 from callbot.errors import AudioError
-from callbot.speech.turns import (
-    EnergyDetector,
-    Turn,
-    TurnEvent,
-    TurnRecorder,
-    TurnSegmenter,
-    TurnSettings,
-    VadState,
-)
+from callbot.speech.recorder import Turn, TurnRecorder
+from callbot.speech.turns import TurnEvent, TurnSegmenter, TurnSettings, VadState
+from callbot.speech.vad import EnergyDetector
 
 STARTED = TurnEvent.SPEECH_STARTED
 STOPPED = TurnEvent.SPEECH_STOPPED
@@ -789,7 +784,8 @@ def test_real_speech_talking_over_the_end_of_the_prompt(utterances):
 
 
 def test_turn_audio_so_far_starts_with_the_pre_roll_and_grows_into_the_turn():
-    from callbot.speech.turns import TurnRecorder, TurnEvent, TurnSettings
+    from callbot.speech.recorder import TurnRecorder
+    from callbot.speech.turns import TurnEvent, TurnSettings
 
     settings = TurnSettings()
     recorder = TurnRecorder(settings)

@@ -98,7 +98,7 @@ class CallerTurn:
     started_at: datetime        # wall clock when the caller started (or listening began)
     duration: float             # seconds of audio in ``audio``
     end_reason: str             # speech_stopped | no_speech | max_length | hangup
-    transcript: Future | None  # Future[callbot.speech.asr.Transcript]; None when nothing to transcribe
+    transcript: Future | None  # Future[callbot.speech.transcripts.Transcript]; None when nothing to transcribe
     speech_ended_at: float | None = None  # session clock: when the caller stopped talking
 
 

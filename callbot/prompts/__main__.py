@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from callbot.errors import PromptError
-from callbot.prompts import write_seed
+from callbot.prompts.seed import write_seed
 
 
 def main(argv: list[str] | None = None) -> int:

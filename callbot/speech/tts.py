@@ -202,7 +202,7 @@ def default_engine(language: str) -> EspeakNg:
 
 
 def engine_from_config(tts_config: Any, language: str) -> TtsEngine:
-    """The engine a ``[tts]`` config section (:class:`callbot.config.TtsConfig`) asks for.
+    """The engine a ``[tts]`` config section (:class:`callbot.speech.settings.TtsSettings`) asks for.
 
     An empty ``voice`` means the prompt language (``de``, ``en``).
     """

@@ -1,0 +1,28 @@
+"""Speech: turn taking, the speech recognizer (the only vosk code), text-to-speech, speech models.
+
+Turn taking (pure, no library):
+
+- ``turns``: where a turn ends — TurnSettings, TurnEvent, VadState, the TurnSegmenter state machine.
+- ``vad``: is one frame speech — the EnergyDetector.
+- ``recorder``: frames in, one ``Turn`` (audio + times) out — TurnRecorder (detector + segmenter + pre-roll).
+
+Recognition:
+
+- ``recognizer``: the only module importing vosk — SpeechModel, the in-process Transcriber and its
+  RecognizerStream per turn, Vosk's JSON.
+- ``transcripts``: what recognition gives back — Word, Transcript, TranscriptFuture (plain values).
+- ``decoders``: the bounded pool of decoder threads and which turn goes first (DecoderPool, PooledTurn).
+- ``decoder_process``: ProcessTranscriber / RemoteRecognizerStream — the recognizer in its own
+  lowest-priority process (what the bot uses).
+
+Speech models and voices:
+
+- ``models``: the known models (OFFICIAL), installed ones, Vosk layout checks, packaged models.
+- ``model_install``: download, checksum, unpack, swap a model into place.
+- ``tts``: text-to-speech engines (espeak-ng, Piper) for prompts that have only a text.
+- ``settings``: SpeechSettings and TtsSettings, filled by ``callbot.config``.
+
+May import: the records layer (``callbot.audio``, ``callbot.records``) and the leaves
+(``callbot.errors``, ``callbot.times``, ``callbot.outcome``); never the call layer, the domain or
+the other adapters (telephony, store).
+"""
