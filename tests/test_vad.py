@@ -77,6 +77,8 @@ def test_default_settings():
         ({"min_speech": "0.2"}, "min_speech must be a number"),
         ({"end_silence": True}, "end_silence must be a number"),
         ({"speech_threshold_dbfs": 3.0}, "speech_threshold_dbfs must be <= 0"),
+        ({"speech_threshold_dbfs": -120.0}, "speech_threshold_dbfs must be >= -96 dBFS"),
+        ({"max_turn": 301.0}, "max_turn must be <= 300 seconds"),
         ({"speech_threshold_dbfs": -math.inf}, "speech_threshold_dbfs must be finite"),
         ({"pre_roll": 0.1}, "pre_roll (0.1 s) must be >= min_speech (0.2 s)"),
         ({"min_speech": 0.5, "pre_roll": 0.4}, "first syllable"),

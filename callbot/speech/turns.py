@@ -90,6 +90,18 @@ class TurnEvent(str, Enum):
 ENDING_EVENTS = frozenset({TurnEvent.SPEECH_STOPPED, TurnEvent.NO_SPEECH, TurnEvent.MAX_LENGTH})
 
 
+#: Each setting's allowed range ``(lowest, highest, lowest excluded)``: the one rule that
+#: TurnSettings enforces and the config loader reports key by key.
+LIMITS: dict[str, tuple[float, float, bool]] = {
+    "speech_threshold_dbfs": (-96.0, 0.0, False),
+    "min_speech": (0.0, 300.0, True),
+    "end_silence": (0.0, 300.0, True),
+    "no_speech_timeout": (0.0, 300.0, True),
+    "max_turn": (0.0, 300.0, True),
+    "pre_roll": (0.0, 300.0, True),
+}
+
+
 @dataclass(frozen=True)
 class TurnSettings:
     """Timing and threshold of turn detection; all durations in seconds.
@@ -119,13 +131,15 @@ class TurnSettings:
                 problems.append(f"{f.name} must be a number, got {value!r}")
             elif not math.isfinite(value):
                 problems.append(f"{f.name} must be finite, got {value!r}")
-            elif f.name == "speech_threshold_dbfs":
-                if value > 0:
-                    problems.append(
-                        f"speech_threshold_dbfs must be <= 0 dBFS (full scale), got {value!r}"
-                    )
-            elif value <= 0:
-                problems.append(f"{f.name} must be > 0 seconds, got {value!r}")
+            else:
+                lo, hi, lo_excluded = LIMITS[f.name]
+                unit = "dBFS" if f.name == "speech_threshold_dbfs" else "seconds"
+                if value > hi:
+                    full = " (full scale)" if unit == "dBFS" else ""
+                    problems.append(f"{f.name} must be <= {hi:g} {unit}{full}, got {value!r}")
+                elif value < lo or (lo_excluded and value == lo):
+                    op = ">" if lo_excluded else ">="
+                    problems.append(f"{f.name} must be {op} {lo:g} {unit}, got {value!r}")
         if not problems:
             if self.pre_roll < self.min_speech:
                 problems.append(

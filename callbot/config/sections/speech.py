@@ -1,9 +1,9 @@
 """The ``[speech]``, ``[turns]`` and ``[tts]`` sections -> the speech components'
 settings (:mod:`callbot.speech.settings`, :class:`callbot.speech.turns.TurnSettings`).
 
-``[turns]`` is read key by key here (type and range, each problem with its key);
-the rules between its values are :class:`TurnSettings`' own, and its
-``ValueError`` is reported as a ``turns:`` problem.
+``[turns]`` is read key by key here (type, and the range :data:`callbot.speech.turns.LIMITS`
+defines, each problem with its key); the rules between its values are
+:class:`TurnSettings`' own, and its ``ValueError`` is reported as a ``turns:`` problem.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from callbot.speech.settings import (
     SpeechSettings,
     TtsSettings,
 )
-from callbot.speech.turns import TurnSettings
+from callbot.speech.turns import LIMITS, TurnSettings
 
 _TTS_VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -45,18 +45,17 @@ def load_speech(r: Reader, t: dict[str, Any], base: Path, language: str) -> Spee
 
 
 def load_turns(r: Reader, t: dict[str, Any]) -> TurnSettings:
-    """Each key's type and range here; the rules between the values are TurnSettings' own."""
+    """Each key's type, and its range from TurnSettings' LIMITS, reported with its key; the rules
+    between the values are TurnSettings' own (its ValueError becomes a ``turns:`` problem)."""
     d = TurnSettings()
-    s = "turns"
-    threshold = r.number(t, s, "speech_threshold_dbfs", d.speech_threshold_dbfs, lo=-96, hi=0, unit="dBFS")
-    values = {
-        key: r.number(t, s, key, getattr(d, key), lo=0, lo_exclusive=True, hi=300)
-        for key in ("min_speech", "end_silence", "no_speech_timeout", "max_turn", "pre_roll")
-    }
+    values = {}
+    for key, (lo, hi, lo_excluded) in LIMITS.items():
+        unit = "dBFS" if key == "speech_threshold_dbfs" else "seconds"
+        values[key] = r.number(t, "turns", key, getattr(d, key), lo=lo, hi=hi, lo_exclusive=lo_excluded, unit=unit)
     if any(p.startswith("turns.") for p in r.bad):
         return d
     try:
-        return TurnSettings(speech_threshold_dbfs=threshold, **values)
+        return TurnSettings(**values)
     except ValueError as exc:
         r.add(f"turns: {exc}")
         return d
