@@ -128,41 +128,11 @@ def test_front_ends_do_not_import_the_runtime():
 
 
 def test_no_import_circles_between_modules():
-    graph = {name: {t for t, _ in _imports(name, path) if t in MODULES and t != name}
+    from callbot.script.graph import strongly_connected  # the script checker's SCC (pure)
+
+    graph = {name: sorted({t for t, _ in _imports(name, path) if t in MODULES and t != name})
              for name, path in MODULES.items()}
-    # A package's __init__ is imported by its submodules implicitly; edges only as written.
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    cycles: list[list[str]] = []
-    counter = [0]
-
-    def visit(v: str) -> None:  # Tarjan's strongly connected components
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                cycles.append(sorted(component))
-
-    for v in graph:
-        if v not in index:
-            visit(v)
+    cycles = [sorted(c) for c in strongly_connected(graph) if len(c) > 1]
     assert not cycles, f"import circles: {cycles}"
 
 
