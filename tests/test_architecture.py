@@ -38,6 +38,7 @@ RUNTIME_STARTERS = ("callbot.cli.run",)
 ADAPTER_ONLY = {
     "rfcvoip": ("callbot.telephony",),
     "vosk": ("callbot.speech.recognizer",),
+    "webrtcvad": ("callbot.speech.vad",),
     "sqlite3": ("callbot.store",),
     "sqlite_utils": ("callbot.store",),
 }

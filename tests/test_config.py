@@ -716,6 +716,13 @@ def test_inconsistent_turn_settings_explain_the_rule(base):
     assert problem.startswith("turns:") and "pre_roll" in problem
 
 
+def test_turn_detector_is_combined_by_default_or_energy(base):
+    assert load_config(write(base, ""), env={}).turns.detector == "combined"
+    assert load_config(write(base, '[turns]\ndetector = "Energy"\n'), env={}).turns.detector == "energy"
+    problem = only_problem(base, '[turns]\ndetector = "silero"\n')
+    assert problem.startswith("turns.detector:") and '"combined", "energy"' in problem
+
+
 # --------------------------------------------------------------------------
 # Text-to-speech ([tts])
 # --------------------------------------------------------------------------

@@ -70,7 +70,11 @@ def caller_audio(*parts: tuple[str, float]) -> list[bytes]:
     return out
 
 
-def conversation(audio, recognizer=None, settings=TurnSettings()):
+#: The caller's "speech" here is a tone: only the energy detector takes any loud sound for speech.
+TONE_SETTINGS = TurnSettings(detector="energy")
+
+
+def conversation(audio, recognizer=None, settings=TONE_SETTINGS):
     clock = FakeClock()
     call = FakeCall(clock, caller_audio=audio)
     return Conversation(call, clock, FakePrompts(), settings, recognizer), call, clock
@@ -135,7 +139,7 @@ def test_caller_hanging_up_mid_turn_keeps_what_was_said():
     clock = FakeClock()
     call = FakeCall(clock, caller_audio=caller_audio(("speech", 3.0)), hang_up_at=clock.now() + 1.5)
     recognizer = FakeRecognizer()
-    conv = Conversation(call, clock, FakePrompts(), TurnSettings(), recognizer)
+    conv = Conversation(call, clock, FakePrompts(), TONE_SETTINGS, recognizer)
     turn = conv.listen("identity")
     assert turn.end_reason == "hangup"
     assert turn.duration == pytest.approx(1.5, abs=0.05)  # all of it; speech began at once
@@ -155,7 +159,7 @@ def test_a_failure_while_listening_cancels_the_recognizer_stream():
     streams = []
     original = recognizer.stream
     recognizer.stream = lambda: streams.append(original()) or streams[-1]
-    conv = Conversation(call, clock, FakePrompts(), TurnSettings(), recognizer)
+    conv = Conversation(call, clock, FakePrompts(), TONE_SETTINGS, recognizer)
     with pytest.raises(OSError, match="socket gone"):
         conv.listen("identity")
     [stream] = streams
@@ -163,7 +167,8 @@ def test_a_failure_while_listening_cancels_the_recognizer_stream():
 
 
 def test_max_turn_cuts_a_monologue():
-    conv, call, clock = conversation(caller_audio(("speech", 30.0)), settings=TurnSettings(max_turn=5.0))
+    conv, call, clock = conversation(caller_audio(("speech", 30.0)),
+                                     settings=TurnSettings(max_turn=5.0, detector="energy"))
     turn = conv.listen("purpose")
     assert turn.end_reason == "max_length"
     assert turn.duration == pytest.approx(5.0, abs=0.05)  # speech from the first frame: no pre-roll exists

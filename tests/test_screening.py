@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,12 @@ FRITZBOX = "<sip:03012345678@fritz.box>"
 def speech(seconds: float) -> bytes:
     """A stand-in utterance: a loud tone is speech to the energy detector."""
     return tone(seconds, 300, dbfs=-12)
+
+
+def tone_config(tmp_path, short_prompts):
+    """The callers' answers are tones: the bot listens with the energy detector."""
+    config = loopback_config(tmp_path, short_prompts, unknown="screen")
+    return replace(config, turns=replace(config.turns, detector="energy"))
 
 
 def wait_finished(bot, timeout=10.0):
@@ -41,7 +48,7 @@ def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_p
         "thomas müller null drei null eins zwei drei",
         delay=0.4,  # like a busy decoder: each transcript comes 0.4 s after the turn
     )
-    config = loopback_config(tmp_path, short_prompts, unknown="screen")
+    config = tone_config(tmp_path, short_prompts)
     from callbot.app import Bot
 
     bot = Bot(config, recognizer=recognizer)
@@ -96,7 +103,7 @@ def test_unknown_caller_is_asked_who_and_why_and_the_log_holds_the_answers(tmp_p
 
 def test_the_bot_never_talks_while_the_caller_talks(tmp_path, short_prompts):
     """The caller answers with a 2.5 s turn: the next prompt starts after it, within end_silence + 0.5 s."""
-    config = loopback_config(tmp_path, short_prompts, unknown="screen")
+    config = tone_config(tmp_path, short_prompts)
     answer = speech(2.5)
     with running_bot(config):
         caller = DemoCaller("127.0.0.1", config.sip.local_port)

@@ -686,7 +686,8 @@ def drive(script, answers, recording, language):
     clock = FakeClock()
     call = ScriptedCaller(clock, [a is not None for a in answers])
     recognizer = CannedRecognizer([a for a in answers if a is not None])
-    conversation = Conversation(call, clock, FakePrompts(), TurnSettings(), recognizer)
+    # the caller's answers are tones: only the energy detector takes them for speech
+    conversation = Conversation(call, clock, FakePrompts(), TurnSettings(detector="energy"), recognizer)
     runner = ScriptRunner(script, CallContext(recording=recording, language=language))
     while True:
         action = runner.next_action()

@@ -3,7 +3,8 @@
 Turn taking (pure, no library):
 
 - ``turns``: where a turn ends — TurnSettings, TurnEvent, VadState, the TurnSegmenter state machine.
-- ``vad``: is one frame speech — the EnergyDetector.
+- ``vad/``: is one frame speech — the CombinedDetector (webrtcvad + a running noise floor + an absolute
+  level; the default) and the plain EnergyDetector; ``make_detector`` picks one by ``turns.detector``.
 - ``recorder``: frames in, one ``Turn`` (audio + times) out — TurnRecorder (detector + segmenter + pre-roll).
 
 Recognition:
@@ -14,6 +15,8 @@ Recognition:
 - ``decoders``: the bounded pool of decoder threads and which turn goes first (DecoderPool, PooledTurn).
 - ``decoder_process``: ProcessTranscriber / RemoteRecognizerStream — the recognizer in its own
   lowest-priority process (what the bot uses).
+- ``admission``: how many callers are transcribed live (measured real-time factor × decoders);
+  the rest are recorded now and transcribed after the call.
 
 Speech models and voices:
 
@@ -22,7 +25,7 @@ Speech models and voices:
 - ``tts``: text-to-speech engines (espeak-ng, Piper) for prompts that have only a text.
 - ``settings``: SpeechSettings and TtsSettings, filled by ``callbot.config``.
 
-May import: the records layer (``callbot.audio``, ``callbot.records``) and the leaves
+May import: webrtcvad (in ``vad/`` only), the records layer (``callbot.audio``, ``callbot.records``) and the leaves
 (``callbot.errors``, ``callbot.times``, ``callbot.outcome``); never the call layer, the domain or
 the other adapters (telephony, store).
 """

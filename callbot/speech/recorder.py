@@ -1,7 +1,7 @@
 """Recording one caller turn: frames in, one :class:`Turn` out.
 
-:class:`TurnRecorder` puts together a detector (by default
-:class:`callbot.speech.vad.EnergyDetector`), the pure
+:class:`TurnRecorder` puts together a detector (by default the one
+``settings.detector`` names, see :func:`callbot.speech.vad.make_detector`), the pure
 :class:`callbot.speech.turns.TurnSegmenter` (which decides where a turn starts
 and ends) and a pre-roll buffer, so the recorded turn starts ``pre_roll``
 seconds before the first speech frame and the first syllable is never clipped.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from callbot.audio import SAMPLE_RATE, SAMPLE_WIDTH
 from callbot.errors import AudioError
 from callbot.speech.turns import ENDING_EVENTS, TurnEvent, TurnSegmenter, TurnSettings, VadState
-from callbot.speech.vad import EnergyDetector
+from callbot.speech.vad import make_detector
 
 __all__ = ["Turn", "TurnRecorder"]
 
@@ -60,8 +60,10 @@ class TurnRecorder:
     :meth:`reset` to listen for the next turn -- the recent audio stays as the
     next turn's pre-roll.
 
-    ``detector`` classifies a frame as speech; by default an
-    :class:`EnergyDetector` with ``settings.speech_threshold_dbfs``.
+    ``detector`` classifies a frame as speech; by default a new one of the kind
+    ``settings.detector`` names (:func:`~callbot.speech.vad.make_detector`: the
+    combined detector, or the energy detector with ``settings.speech_threshold_dbfs``).
+    A detector keeps the line's noise floor, so give each recorder its own.
     """
 
     def __init__(
@@ -71,7 +73,7 @@ class TurnRecorder:
     ):
         self.segmenter = TurnSegmenter(settings)
         self.settings = settings
-        self.detector = detector or EnergyDetector(settings.speech_threshold_dbfs)
+        self.detector = detector or make_detector(settings, SAMPLE_RATE)
         self._pre_roll_samples = round(settings.pre_roll * SAMPLE_RATE)
         self._buf = bytearray()
         self._buf_start = 0  # absolute sample index of _buf[0]
