@@ -24,12 +24,22 @@ def bump_mtime(path):
     os.utime(path, (later, later))
 
 
+def picked_up(bot, timeout=10.0):
+    """Wait for a whole reload pass that began after the edit (the bot re-reads off the INVITE path)."""
+    target = bot.reloads + 2
+    deadline = time.monotonic() + timeout
+    while bot.reloads < target:
+        assert time.monotonic() < deadline, "the bot's reload timer did not run"
+        time.sleep(0.05)
+
+
 def test_a_replaced_recording_is_played_on_the_next_call(tmp_path, short_prompts):
     with running_bot(loopback_config(tmp_path, short_prompts)) as bot:
         assert heard(bot) == [("hello", 1.5)]
         hello = short_prompts / "de" / "hello.wav"
         write_wav(hello, tone(0.8, SHORT_PROMPTS["hello"][1]))
         bump_mtime(hello)
+        picked_up(bot)
         assert heard(bot) == [("hello", 0.8)]
 
 
@@ -43,9 +53,11 @@ def test_an_edited_script_is_used_from_the_next_call_and_a_broken_edit_is_not(tm
         script.write_text('start = "hi"\n[steps.hi]\nsay = "goodbye"\nnext = "bye"\n'
                           '[steps.bye]\nhangup = "message_taken"\n')
         bump_mtime(script)
+        picked_up(bot)
         assert [p for p, _ in heard(bot)] == ["goodbye"]
         script.write_text('start = "hi"\n[steps.hi]\nsay = "goodbye"\nnext = "by"\n'
                           '[steps.bye]\nhangup = "message_taken"\n')
         bump_mtime(script)
+        picked_up(bot)
         assert [p for p, _ in heard(bot)] == ["goodbye"]  # the last good script
     assert "did you mean 'bye'" in caplog.text

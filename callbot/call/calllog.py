@@ -1,8 +1,10 @@
 """Where a call's row is written: the row at INVITE time, its trail of events, its turns, its end.
 
 Every write goes through the store's queue (one writer thread); nothing here
-waits for the database except :meth:`CallLog.open`, which waits a bounded time
-for the new row's id.
+waits for the database. :meth:`CallLog.open` gets the call's id from the store
+at once (the store hands ids out itself, see :mod:`callbot.store.callids`) and
+only queues the row; the writer applies the row before the call's later
+writes (one queue, in order).
 """
 
 from __future__ import annotations
@@ -15,9 +17,6 @@ from callbot.records import CallerFields, TurnFields
 from callbot.store.store import Store
 
 log = logging.getLogger("callbot.call")
-
-#: How long call setup waits for the call row to be written before answering.
-ROW_WRITE_TIMEOUT = 2.0
 
 #: Who ended the call (InboundCall.ended_by) → the hangup event's reason.
 HANGUP_REASONS = {
@@ -59,15 +58,23 @@ class CallLog:
 
     @classmethod
     def open(cls, store: Store, caller: Caller, sip_call_id: str, keep_evidence: bool) -> CallLog:
-        """Insert the call's row (the moment the INVITE is handled)."""
+        """Queue the call's row (the moment the INVITE is handled); never waits for the database."""
         try:
-            call_id = store.start_call(caller_fields(caller, keep_evidence), sip_call_id).result(
-                timeout=ROW_WRITE_TIMEOUT)
+            row = store.start_call(caller_fields(caller, keep_evidence), sip_call_id)
         except Exception:
             # The call is still served; the failure itself is in the log.
             log.exception("could not write the call row for %s", sip_call_id)
-            call_id = None
-        return cls(store, call_id)
+            return cls(store, None)
+        calllog = cls(store, row.call_id)
+        row.add_done_callback(calllog._row_written)
+        return calllog
+
+    def _row_written(self, row) -> None:
+        """On the writer thread: a row that could not be written takes no more writes."""
+        if row.exception() is not None:
+            log.error("call %s: its row could not be written (%s); the call is served without it",
+                      self.call_id, row.exception())
+            self.call_id = None
 
     def event(self, kind: str, rule: str | None, reason: str | None) -> None:
         log.info("call %s: %s %s: %s", self.call_id, kind, rule, reason)

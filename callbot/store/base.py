@@ -4,12 +4,14 @@
 writer; it gives the concern classes (calls, reads, bulk, lists, search,
 erasure) their three ways to the file: ``_submit`` a write job to the one
 writer thread, open a ``_reader`` connection for a read, and ``_now`` for a
-timestamp taken on the caller's thread. The number look-ups several concerns
+timestamp taken on the caller's thread; and the process's call id counter
+(``_ids``, :mod:`callbot.store.callids`) for the concerns that insert calls. The number look-ups several concerns
 share live here too.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -19,12 +21,15 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from callbot import numbers
+from callbot.store import callids
 from callbot.store.connection import reader
 from callbot.store.writer import Job, T, Writer
 from callbot.times import format_time
 
 #: How long the synchronous writes (finalize_interrupted, suggest_blocks) wait for the writer.
 SYNC_TIMEOUT = 60.0
+
+_CLAIM_LOCK = threading.Lock()
 
 
 class StoreBase:
@@ -36,9 +41,38 @@ class StoreBase:
     #: Country of numbers written without a country code (list entries, number look-ups).
     default_region: str
 
-    def _submit(self, label: str, job: Job[T]) -> Future[T]:
+    def _submit(self, label: str, job: Job[T], future: Future[T] | None = None) -> Future[T]:
         """Queue a write for the writer thread; see :mod:`callbot.store.writer`."""
-        return self._writer.submit(label, job)
+        return self._writer.submit(label, job, future)
+
+    _call_ids: callids.CallIds | None = None
+
+    def claim_call_ids(self) -> None:
+        """Become the process that inserts calls into this file (the bot does this at start).
+
+        Reads the highest call id once; raises StoreError if another process (a
+        second bot) already inserts calls here. :meth:`start_call` claims on demand.
+        """
+        self._ids()
+
+    def _ids(self) -> callids.CallIds:
+        ids = self._call_ids
+        if ids is None:
+            def highest() -> int:
+                with self._reader() as db:
+                    return callids.highest_call_id(db)
+
+            with _CLAIM_LOCK:
+                ids = self._call_ids
+                if ids is None:
+                    ids = self._call_ids = callids.claim(self._path, highest)
+        return ids
+
+    def _release_call_ids(self) -> None:
+        with _CLAIM_LOCK:
+            ids, self._call_ids = self._call_ids, None
+        if ids is not None:
+            callids.release(ids)
 
     def _reader(self) -> AbstractContextManager[Database]:
         """A short-lived, query-only connection for one read."""

@@ -44,7 +44,9 @@ class Bulk(StoreBase):
         ``events``, ``turns`` and ``leads``: lists of dicts with those tables'
         columns (no call_id). ``rows`` may be a generator: it is consumed on the
         writer thread. The search index is kept in sync by the same triggers.
-        The future gives the number of calls inserted; on any bad row nothing is."""
+        The future gives the number of calls inserted; on any bad row nothing is.
+        Calls without an ``id`` get the next ones of :mod:`callbot.store.callids`
+        (so an import is refused while a bot inserts calls into the same file)."""
         columns = _CALL_COLUMNS
         call_sql = f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         child_sql = {
@@ -52,6 +54,8 @@ class Bulk(StoreBase):
             for table, cols in (("events", _EVENT_COLUMNS), ("turns", _TURN_COLUMNS), ("leads", _LEAD_COLUMNS))
         }
         child_columns = {"events": _EVENT_COLUMNS, "turns": _TURN_COLUMNS, "leads": _LEAD_COLUMNS}
+
+        ids = self._ids()  # the bot's counter: imported calls never take an id a call was given
 
         def value(v: Any) -> Any:
             return format_time(v) if isinstance(v, datetime) else v
@@ -75,6 +79,10 @@ class Bulk(StoreBase):
                 if not row.get("started_at"):
                     raise StoreError(f"bulk_insert_calls: row {count + 1} has no started_at")
                 record = [value(row.get(c)) for c in columns]
+                if row.get("id") is None:
+                    record[0] = ids.next()
+                else:
+                    ids.at_least(int(row["id"]))
                 record[columns.index("caller_valid")] = int(bool(row.get("caller_valid")))
                 record[columns.index("withheld")] = int(bool(row.get("withheld")))
                 call_id = conn.execute(call_sql, record).lastrowid

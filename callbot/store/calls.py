@@ -1,8 +1,8 @@
 """Where a call row is written: the bot's writes while a call runs, and reading calls back.
 
 Writes (each returns a Future; the writer thread applies it, see
-:mod:`callbot.store.writer`): :meth:`Calls.start_call` inserts the row at
-INVITE time, then events, turns, leads and screening results follow, and
+:mod:`callbot.store.writer`): :meth:`Calls.start_call` hands out the call's
+id at once (:mod:`callbot.store.callids`) and queues the row's insert, then events, turns, leads and screening results follow, and
 :meth:`Calls.finish_call` sets the outcome. :meth:`Calls.finalize_interrupted`
 closes the calls a stopped bot left open. Timestamps are taken on the caller's
 thread when a write method is called, not when the writer gets round to it.
@@ -34,14 +34,33 @@ RESTART_RULE = "restart"
 RESTART_REASON = "bot restarted; call was open when it stopped"
 
 
+class NewCall(Future):
+    """What :meth:`Calls.start_call` gives: ``call_id`` at once; ``result()`` is the
+    same id once the row is written (or the StoreError if it could not be)."""
+
+    def __init__(self, call_id: int):
+        super().__init__()
+        self.call_id = call_id
+
+
 class Calls(StoreBase):
     """The rows of calls: written as a call happens, read by the CLI and the web page."""
 
     # -- writes ----------------------------------------------------------------
 
-    def start_call(self, caller: CallerFields, sip_call_id: str | None) -> Future[int]:
-        """Insert a call with ``started_at`` now and no outcome; the future gives its id."""
+    def start_call(self, caller: CallerFields, sip_call_id: str | None) -> NewCall:
+        """Insert a call with ``started_at`` now and no outcome.
+
+        The id is handed out at once (``.call_id``, no database round trip) and
+        the insert is queued with it; ``.result()`` gives the same id once the
+        row is written. Raises StoreError when another process inserts calls.
+        """
+        if self._writer.closed:
+            failed = NewCall(0)
+            return self._submit("start_call", lambda db: 0, failed)  # fails: the log is closed
+        call_id = self._ids().next()
         record = {
+            "id": call_id,
             "sip_call_id": sip_call_id,
             "started_at": self._now(),
             "caller_raw": caller.raw,
@@ -59,9 +78,10 @@ class Calls(StoreBase):
         }
 
         def job(db: Database) -> int:
-            return int(db["calls"].insert(record).last_pk)
+            db["calls"].insert(record)
+            return call_id
 
-        return self._submit("start_call", job)
+        return self._submit(f"start_call({call_id})", job, NewCall(call_id))
 
     def mark_answered(self, call_id: int) -> Future[None]:
         at = self._now()
@@ -106,6 +126,15 @@ class Calls(StoreBase):
             db["turns"].insert(record)
 
         return self._submit(f"add_turn({call_id}, {turn.seq})", job)
+
+    def set_turn_text(self, call_id: int, seq: int, text: str | None, confidence: float | None) -> Future[None]:
+        """A caller turn's transcript that came after the turn was written (transcribed after the call)."""
+
+        def job(db: Database) -> None:
+            db.execute("UPDATE turns SET text = ?, confidence = ? WHERE call_id = ? AND seq = ? "
+                       "AND speaker = 'caller'", [text, confidence, call_id, seq])
+
+        return self._submit(f"set_turn_text({call_id}, {seq})", job)
 
     def add_lead(self, call_id: int, turn_seq: int, field: str, text: str | None,
                  recording: str | None) -> Future[None]:

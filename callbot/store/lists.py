@@ -24,6 +24,29 @@ from callbot.store.rows import entry_from_row
 from callbot.times import format_time, parse_time
 
 
+#: The entries that take part in matching at ``?`` (now), oldest first.
+ACTIVE_SQL = ("SELECT * FROM list_entries WHERE removed_at IS NULL AND confirmed = 1 "
+              "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id")
+
+
+def active_entries(db: Database, now: str) -> list[ListEntry]:
+    return [entry_from_row(row) for row in db.query(ACTIVE_SQL, [now])]
+
+
+def list_generation(db: Database) -> int:
+    return int(db.execute("SELECT n FROM list_generation WHERE id = 1").fetchone()[0])
+
+
+def snapshot(db: Database, now: str, known: int | None) -> tuple[int, list[ListEntry] | None]:
+    """(generation, active entries or None when the generation is still ``known``), consistent."""
+    db.execute("BEGIN")  # one read transaction: the entries belong to the generation
+    try:
+        generation = list_generation(db)
+        return generation, None if generation == known else active_entries(db, now)
+    finally:
+        db.execute("COMMIT")
+
+
 class Lists(StoreBase):
     """Allow and block entries by number, number range or display name."""
 
@@ -164,16 +187,16 @@ class Lists(StoreBase):
 
     def active_list_entries(self) -> list[ListEntry]:
         """The entries that take part in matching now (confirmed, not removed, not
-        expired): what the bot hands to :func:`callbot.lists.match` for each call."""
+        expired; :func:`callbot.lists.match` checks the expiry again at call time).
+        The running bot matches against :mod:`callbot.store.listindex` instead."""
         with self._reader() as db:
-            return [
-                entry_from_row(row)
-                for row in db.query(
-                    "SELECT * FROM list_entries WHERE removed_at IS NULL AND confirmed = 1 "
-                    "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
-                    [self._now()],
-                )
-            ]
+            return active_entries(db, self._now())
+
+    def list_snapshot(self, known: int | None = None) -> tuple[int, list[ListEntry] | None]:
+        """The lists' generation (raised on every change, by any process) and, when it
+        differs from ``known``, the active entries — both read in one transaction."""
+        with self._reader() as db:
+            return snapshot(db, self._now(), known)
 
     def list_entry(self, entry_id: int) -> ListEntry | None:
         with self._reader() as db:

@@ -228,6 +228,17 @@ def _m0005(db: Database) -> None:
     db.execute("CREATE INDEX idx_calls_dialled_started ON calls(caller_dialled, started_at)")
 
 
+def _m0006(db: Database) -> None:
+    """A generation counter of the caller lists, raised by triggers on every change of
+    ``list_entries`` by any process (CLI, web page, bot): the bot's in-memory index
+    (:mod:`callbot.store.listindex`) reloads when it moved."""
+    db.execute("CREATE TABLE list_generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+    db.execute("INSERT INTO list_generation (id, n) VALUES (1, 0)")
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER list_entries_generation_{event.lower()} AFTER {event} ON list_entries "
+                   "BEGIN UPDATE list_generation SET n = n + 1 WHERE id = 1; END")
+
+
 # Ordered; append only. A name, once released, must never change.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_calls_and_events", _m0001),
@@ -235,6 +246,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0003_leads", _m0003),
     ("0004_caller_lists", _m0004),
     ("0005_call_search", _m0005),
+    ("0006_list_generation", _m0006),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -18,6 +18,9 @@ Threading model
   writer writes).
 * Timestamps are taken on the caller's thread when a write method is called,
   not when the writer gets round to the job.
+* A new call's id is handed out by the process itself
+  (:mod:`callbot.store.callids`), so :meth:`Store.start_call` answers at once;
+  one process per file inserts calls (a second bot is refused).
 
 Times are ISO-8601 UTC strings with milliseconds: ``2026-11-22T14:35:01.123Z``.
 
@@ -25,6 +28,9 @@ Besides the calls themselves (:mod:`callbot.store.calls`) the file holds
 * the caller lists (``list_entries``, :mod:`callbot.store.lists`; the matching
   rules are in :mod:`callbot.lists`): :meth:`Store.add_list_entry`,
   :meth:`Store.active_list_entries`, :meth:`Store.suggest_blocks` …;
+* ``list_generation``, one counter the triggers of migration 0006 raise on
+  every change of ``list_entries`` (from any process), which the bot's
+  in-memory list index (:mod:`callbot.store.listindex`) polls;
 * a full-text index ``calls_fts`` (transcript, caller turns, person, company,
   shown name; one row per call, rowid = call id) kept in sync by triggers,
   for :meth:`Store.search_calls` and :meth:`Store.caller_timeline`
@@ -41,6 +47,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+
+from sqlite_utils import Database
 
 from callbot.store.bulk import Bulk
 from callbot.store.calls import Calls
@@ -82,8 +90,19 @@ class Store(Calls, Lists, Search, Erasure, Bulk):
         self._writer.start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Apply every queued write, then stop the writer thread."""
-        self._writer.close(timeout)
+        """Apply every queued write, then stop the writer thread (and give up the call ids)."""
+        try:
+            self._writer.close(timeout)
+        finally:
+            self._release_call_ids()
+
+    def on_commit(self, hook: Callable[[Database], None]) -> None:
+        """Run ``hook(db)`` on the writer thread after each committed write (store-internal:
+        the list index, :mod:`callbot.store.listindex`)."""
+        self._writer.on_commit(hook)
+
+    def remove_commit_hook(self, hook: Callable[[Database], None]) -> None:
+        self._writer.remove_hook(hook)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every write queued so far has been applied."""

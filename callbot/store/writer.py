@@ -7,6 +7,12 @@ owning its own connection, applies the jobs in order, each in its own
 :class:`StoreError`) and is logged on ``callbot.store``; the thread carries on
 with the next job. The thread starts with the first write (or ``start()``)
 and stops after the jobs queued before ``close()``.
+
+Commit hooks (:meth:`Writer.on_commit`) run on the writer thread after each
+committed job and before its future is resolved, with the writer's
+connection: the in-memory list index (:mod:`callbot.store.listindex`) uses
+one, so a list change made through this process is in the index by the time
+its future answers.
 """
 
 from __future__ import annotations
@@ -49,6 +55,27 @@ class Writer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._hooks: list[Callable[[Database], None]] = []
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def on_commit(self, hook: Callable[[Database], None]) -> None:
+        """Run ``hook(db)`` on the writer thread after every committed job (errors are logged)."""
+        with self._lock:
+            self._hooks = [*self._hooks, hook]
+
+    def remove_hook(self, hook: Callable[[Database], None]) -> None:
+        with self._lock:
+            self._hooks = [h for h in self._hooks if h is not hook]
+
+    def _after_commit(self, db: Database) -> None:
+        for hook in self._hooks:
+            try:
+                hook(db)
+            except Exception:
+                log.exception("call log commit hook %r failed", hook)
 
     def start(self) -> None:
         """Start the writer thread (idempotent). ``submit`` starts it on demand too."""
@@ -110,13 +137,15 @@ class Writer:
                     log.exception("call log write %s failed unexpectedly", label)
                     future.set_exception(exc)
                 else:
+                    self._after_commit(db)
                     future.set_result(result)
         finally:
             db.close()
 
-    def submit(self, label: str, job: Job[T]) -> Future[T]:
-        """Queue ``job``; ``label`` names it in log lines and errors."""
-        future: Future[Any] = Future()
+    def submit(self, label: str, job: Job[T], future: Future[T] | None = None) -> Future[T]:
+        """Queue ``job``; ``label`` names it in log lines and errors. ``future`` (a
+        fresh one, e.g. a subclass carrying more) is resolved instead of a new one."""
+        future = Future() if future is None else future
         with self._lock:
             if self._closed:
                 log.error("call log write %s after close(); dropped", label)
