@@ -3,6 +3,9 @@ daily retention pass from the configuration. The per-call work lives in :mod:`ca
 
 One call's path: the endpoint hands each INVITE to :meth:`Bot.handle_call` on the call's own
 thread → :class:`callbot.call.handler.CallHandler` (row, decision, mechanism, final row).
+Nothing in front of the 200 OK waits for a file or the database: prompts and script are
+re-read by a timer thread (:meth:`Bot.refresh` every ``RELOAD_INTERVAL``), the caller lists
+come from :class:`callbot.store.listindex.ListIndex`, the call row is only queued.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from callbot.call import policy
-from callbot.call.handler import CallHandler
+from callbot.audio import decode_file
+from callbot.call.handler import CallHandler, required_prompts
+from callbot.call.later import AfterCallTranscriber
 from callbot.call.ports import Clock, MonotonicClock, Recognizer
 from callbot.call.screening import Screening
 from callbot.config.model import Config
@@ -22,6 +26,8 @@ from callbot.prompts.library import PromptLibrary
 from callbot.script.loading import load_owner_script
 from callbot.script.loading import script_path as owner_script_path
 from callbot.script.model import Script
+from callbot.speech.admission import Admission, capacity_for, measure_rtf
+from callbot.store.listindex import ListIndex
 from callbot.store.store import Store
 from callbot.telephony.call import IncomingCall
 from callbot.telephony.endpoint import SipEndpoint
@@ -32,6 +38,10 @@ log = logging.getLogger("callbot.app")
 PRUNE_INTERVAL = 24 * 3600.0
 #: How long stopping waits for a retention run in progress.
 PRUNER_JOIN_TIMEOUT = 60.0
+#: Edited prompts and script are looked for this often (seconds), off the INVITE path.
+RELOAD_INTERVAL = 1.0
+#: The demo caller's recordings: real speech to measure the recognizer with at start.
+DEMO_AUDIO = Path(__file__).resolve().parent / "demo_audio"
 
 
 def _stamp(path: Path) -> tuple | None:
@@ -44,6 +54,11 @@ def _stamp(path: Path) -> tuple | None:
 
 def script_path(config: Config) -> Path:
     return owner_script_path(config.prompts.dir, config.prompts.language)
+
+
+def bundled_speech() -> bytes:
+    """A few seconds of real speech shipped with callbot (the demo caller's), to time the recognizer."""
+    return b"".join(decode_file(path) for path in sorted(DEMO_AUDIO.glob("*-de.wav")))
 
 
 def load_recognizer(config: Config) -> Recognizer | None:
@@ -81,7 +96,7 @@ class Bot:
         self.config = config
         self.store = store or Store(config.storage.database, default_region=config.phone.default_region)
         self._prompts_injected = prompts is not None
-        self.prompts = prompts or PromptLibrary.from_config(config, required=policy.POLICY_PROMPTS)
+        self.prompts = prompts or PromptLibrary.from_config(config, required=required_prompts(config.calls))
         self.clock = clock or MonotonicClock()
         self.script: Script | None = None
         self._script_stamp: tuple | None = None
@@ -97,6 +112,14 @@ class Bot:
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="callbot-io")
         self._pruner_stop = threading.Event()
         self._pruner: threading.Thread | None = None
+        #: What a new call uses: (prompts, script), swapped as one by refresh().
+        self._loaded = (self.prompts, self.script)
+        self._refresh_lock = threading.Lock()
+        #: Completed refresh() passes (tests wait for the next one after an edit).
+        self.reloads = 0
+        self._reloader_stop = threading.Event()
+        self._reloader: threading.Thread | None = None
+        self.lists = ListIndex(self.store)
         self.handler = self._handler()
         self.endpoint = SipEndpoint(config.sip, self.handle_call)
 
@@ -106,23 +129,56 @@ class Bot:
                               turns=config.turns, recognizer=self.recognizer,
                               io=self._io, clock=self.clock)
         return CallHandler(calls=config.calls, handoff=config.handoff, sip=config.sip, phone=config.phone,
-                           store=self.store, screening=screening, clock=self.clock)
+                           store=self.store, screening=screening, clock=self.clock,
+                           list_entries=self.lists.entries)
 
     def start(self) -> None:
         if not self._recognizer_injected:
             self.recognizer = self.handler.screening.recognizer = load_recognizer(self.config)
         self.store.start()
-        interrupted = self.store.finalize_interrupted()
-        if interrupted:
-            log.warning("finalized %d call(s) left open by an earlier run as 'interrupted'", interrupted)
+        self._admit_live_calls()
         try:
-            self.endpoint.start()
+            self.store.claim_call_ids()  # refuses a second bot on the same database
         except Exception:
             self.store.close()
             raise
+        interrupted = self.store.finalize_interrupted()
+        if interrupted:
+            log.warning("finalized %d call(s) left open by an earlier run as 'interrupted'", interrupted)
+        self.lists.start()
+        try:
+            self.endpoint.start()
+        except Exception:
+            self.lists.stop()
+            self.store.close()
+            raise
+        self._reloader_stop.clear()
+        self._reloader = threading.Thread(target=self._reload_loop, name="callbot-reload", daemon=True)
+        self._reloader.start()
         self._pruner_stop.clear()
         self._pruner = threading.Thread(target=self._prune_daily, name="callbot-retention", daemon=True)
         self._pruner.start()
+
+    def _admit_live_calls(self) -> None:
+        """How many callers the decoders follow live (``speech.live_calls``; auto = measured now)."""
+        screening, recognizer = self.handler.screening, self.recognizer
+        if recognizer is None:
+            return
+        live = self.config.speech.live_calls
+        if live is None:
+            if self._recognizer_injected:  # a recognizer handed in (tests): every call live
+                return
+            rtf = measure_rtf(recognizer, bundled_speech())
+            decoders = getattr(recognizer, "decoders", 1)
+            live = capacity_for(rtf, decoders)
+            log.info("speech model real-time factor %.2f on %d decoder%s: live recognition for up to %d caller%s "
+                     "at once; more are recorded now and transcribed after the call",
+                     rtf, decoders, "" if decoders == 1 else "s", live, "" if live == 1 else "s")
+        else:
+            log.info("live recognition for up to %d caller(s) at once (speech.live_calls)", live)
+        admission = Admission(live)
+        screening.admission = admission
+        screening.later = AfterCallTranscriber(recognizer, admission, self.store, self.config.prompts.language)
 
     def _prune_daily(self) -> None:
         """Apply the retention rule now and once a day (``[retention] days``)."""
@@ -146,12 +202,18 @@ class Bot:
 
     def stop(self) -> None:
         self._pruner_stop.set()
+        self._reloader_stop.set()
         try:
             self.endpoint.stop()
         finally:
+            if self._reloader is not None:
+                self._reloader.join(PRUNER_JOIN_TIMEOUT)
+            self.lists.stop()
             if self._pruner is not None:
                 self._pruner.join(PRUNER_JOIN_TIMEOUT)  # a running prune finishes its writes first
             self._io.shutdown(wait=True)
+            if self.handler.screening.later is not None:
+                self.handler.screening.later.close()
             close = getattr(self.recognizer, "close", None)
             if close and not self._recognizer_injected:
                 close()
@@ -165,11 +227,26 @@ class Bot:
         self.stop()
 
     # -- one call -----------------------------------------------------------
+    def _reload_loop(self) -> None:
+        """The timer that picks up edits, off the INVITE path (``RELOAD_INTERVAL``)."""
+        while not self._reloader_stop.wait(RELOAD_INTERVAL):
+            try:
+                self.refresh()
+            except Exception:  # never let a reload problem stop the timer
+                log.exception("reloading prompts/script failed; using the loaded ones")
+
     def refresh(self) -> None:
-        """Pick up edited prompts and an edited script (between calls; no restart).
+        """Pick up edited prompts and an edited script (no restart; the timer thread runs it).
 
         A broken edit is logged and the last good prompts and script stay in use.
         """
+        with self._refresh_lock:
+            try:
+                self._refresh()
+            finally:
+                self.reloads += 1
+
+    def _refresh(self) -> None:
         prompts = self.prompts if self._prompts_injected else self.prompts.refreshed()
         script = self.script
         if script is not None:
@@ -185,11 +262,11 @@ class Bot:
                     return
                 self._script_stamp = stamp
         self.prompts, self.script = prompts, script
+        self._loaded = (prompts, script)
 
     def handle_call(self, call: IncomingCall) -> None:
-        """Runs on the call's own thread from INVITE to the final log write."""
-        try:
-            self.refresh()
-        except Exception:  # never let a reload problem cost a call
-            log.exception("reloading prompts/script failed; using the loaded ones")
-        self.handler.handle(call, self.prompts, self.script)
+        """Runs on the call's own thread from INVITE to the final log write.
+
+        Takes the prompts and script loaded last; nothing is re-read here."""
+        prompts, script = self._loaded
+        self.handler.handle(call, prompts, script)

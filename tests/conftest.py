@@ -48,6 +48,7 @@ SHORT_PROMPTS = {
     "goodbye": (0.6, 1320),
     "no_response": (0.7, 2000),
     "blocked": (1.0, 2150),
+    "one_moment": (0.9, 2300),
 }
 
 

@@ -36,6 +36,12 @@ class FakeCall:
             return False
         return self.hang_up_at is None or self.clock.now() < self.hang_up_at
 
+    @property
+    def ended_by(self) -> str | None:
+        if self.hung_up_by_bot_at is not None:
+            return "bot"
+        return None if self.active else "caller"
+
     def read_frame(self) -> bytes | None:
         if not self.active:
             return None

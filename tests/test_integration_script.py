@@ -82,7 +82,8 @@ def caller_audio(plan, voice) -> tuple[bytes, list[tuple[float, float]]]:
     return pcm, spans
 
 
-def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", hold_ms=None, handoff=None):
+def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", hold_ms=None, handoff=None,
+             decode_delay=0.0, live_calls=None):
     pcm, _ = caller_audio(plan, voice)
     pcap = tmp_path / "caller.pcap"
     write_rtp_pcap(pcap, pcm)
@@ -94,9 +95,11 @@ def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", h
                                  port=kam.port, username="callbot", password="")
         if handoff is not None:
             config = replace(config, handoff=replace(config.handoff, **handoff))
+        if live_calls is not None:
+            config = replace(config, speech=replace(config.speech, live_calls=live_calls))
         from callbot.app import Bot
 
-        bot = Bot(config, recognizer=CannedRecognizer(*texts))
+        bot = Bot(config, recognizer=CannedRecognizer(*texts, delay=decode_delay))
         bot.start()
         try:
             assert kam.wait_registered("callbot", timeout=10), kam.log_text()
@@ -106,7 +109,9 @@ def run_plan(tmp_path, short_prompts, voice, plan, texts, scenario="uac_play", h
             while time.monotonic() < deadline:
                 bot.store.flush()
                 rows = bot.store.calls(limit=5)
-                if rows and rows[0].outcome and rows[0].label:
+                after_call = bool(rows) and live_calls is not None and not any(
+                    (e.reason or "").endswith("transcribed after the call") for e in bot.store.events(rows[0].id))
+                if rows and rows[0].outcome and rows[0].label and not after_call:
                     break
                 time.sleep(0.1)
             [row] = bot.store.calls(limit=5)
@@ -207,3 +212,39 @@ def test_a_genuine_caller_can_be_transferred_to_a_person_after_the_script(tmp_pa
     assert row.outcome == "transferred" and row.label == "genuine"
     transfer = [e for e in events if (e.kind, e.rule) == ("handoff", "transfer")][0]
     assert "genuine caller" in transfer.reason and "answered 200" in transfer.reason
+
+
+def test_a_slow_recognizer_brings_the_hold_phrase_not_silence(tmp_path, short_prompts, voice):
+    """The route needs the purpose's words; they come 2.5 s after the turn: after turns.max_wait the
+    caller hears `one_moment`, then the branch is taken with the words."""
+    plan = [("bot", OPENING), ("caller", "identity"), ("bot", ["ask_purpose"]), ("caller", "cold_purpose"),
+            ("bot", ["one_moment", "ask_website"]), ("caller", "no"), ("bot", ["offer"]), ("caller", "contact"),
+            ("bot", ["offer_thanks", "goodbye"])]
+    row, turns, events, leads, played, _ = run_plan(
+        tmp_path, short_prompts, voice, plan, [TEXT["identity"], TEXT["cold_purpose"], TEXT["no"], TEXT["contact"]],
+        decode_delay=2.5)
+    names = [p for p, _ in played]
+    assert names[:len(OPENING) + 3] == OPENING + ["ask_purpose", "one_moment", "ask_website"], played
+    assert row.outcome == "cold_call_countered" and row.label == "cold_call"
+    trail = [(e.kind, e.rule) for e in events]
+    assert ("wait", "purpose") in trail and ("hold", "one_moment") in trail
+    assert ("decided", "purpose") not in trail
+
+
+def test_a_caller_beyond_live_capacity_is_screened_at_once_and_transcribed_after_the_call(
+        tmp_path, short_prompts, voice):
+    """speech.live_calls = 0 (a saturated recognizer): nobody waits for words; the script takes the
+    unclear path at once, and the words reach the call log after the call."""
+    plan = [("bot", OPENING), ("caller", "identity"), ("bot", ["ask_purpose"]), ("caller", "cold_purpose"),
+            ("bot", ["take_message", "goodbye"])]
+    row, turns, events, leads, played, _ = run_plan(
+        tmp_path, short_prompts, voice, plan, [TEXT["identity"], TEXT["cold_purpose"]], live_calls=0)
+    assert_played(played, OPENING + ["ask_purpose", "take_message", "goodbye"])  # no hold phrase, no wait
+    assert row.outcome == "message_taken"
+    trail = [(e.kind, e.rule, e.reason) for e in events]
+    assert ("transcription", "after_call") in [(k, r) for k, r, _ in trail]
+    assert not any(k in ("wait", "hold") for k, _, _ in trail)
+    assert any(reason == "2 turn(s) transcribed after the call" for _, _, reason in trail), trail
+    heard = {t.field: t.text for t in turns if t.speaker == "caller"}
+    assert heard == {"identity": TEXT["identity"], "purpose": TEXT["cold_purpose"]}
+    assert row.label == "cold_call" and row.person == "Thomas Müller"  # findings from the late words

@@ -910,3 +910,22 @@ def test_list_entries_of_a_number_can_be_listed_and_erased(store):
     assert [e.list for e in store.list_entries_for_number("030 123456")] == ["block", "allow"]
     assert store.delete_list_entries_for_number("+4930123456").result(5) == 2
     assert [e.kind for e in store.list_entries(include_removed=True)] == ["prefix"]
+
+
+def test_a_late_transcript_updates_the_turn_and_the_search(tmp_path):
+    from datetime import datetime, timezone
+
+    store = Store(tmp_path / "calls.db")
+    store.start()
+    try:
+        call_id = store.start_call(CallerFields("<sip:1@x>", None, "+4930123", "030123", 49, "DE", "fixed_line",
+                                                None, True, False, "from"), "cid-1").result(5)
+        store.add_turn(call_id, TurnFields(1, "caller", datetime.now(timezone.utc), 1.5, field="purpose",
+                                           recording="1/01-purpose.wav")).result(5)
+        assert store.search_calls(text="stromtarif")[1] == 0
+        store.set_turn_text(call_id, 1, "es geht um einen stromtarif", 0.8).result(5)
+        [turn] = store.turns(call_id)
+        assert (turn.text, turn.confidence, turn.recording) == ("es geht um einen stromtarif", 0.8, "1/01-purpose.wav")
+        assert store.search_calls(text="stromtarif")[1] == 1
+    finally:
+        store.close()

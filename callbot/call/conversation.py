@@ -141,6 +141,19 @@ class Conversation:
         self.turns.append(turn)
         return turn
 
+    def wait_for(self, future: Future, deadline: float) -> bool:
+        """Keep reading the line in 20 ms ticks until ``future`` is done, the call ends or the
+        session clock reaches ``deadline``; True when the future is done. Caller audio heard
+        meanwhile primes the next listen, as during a prompt."""
+        tick = self.clock.now()
+        while not future.done() and self.call.active and tick < deadline:
+            frame = self.call.read_frame()
+            if frame is not None:
+                self._tail.append(frame)
+            tick = min(tick + FRAME_SECONDS, deadline)
+            self.clock.sleep_until(tick)
+        return future.done()
+
     def listen(self, field: str) -> CallerTurn:
         recorder = TurnRecorder(self.settings)
         started_wall = self.wall()

@@ -1,5 +1,9 @@
 """One call from INVITE to its final row: identify → row → decide → carry out → outcome.
 
+Nothing before the 200 OK waits for the database: the row is only queued
+(:meth:`callbot.call.calllog.CallLog.open`), the caller lists come from memory
+(``list_entries``), prompts and script are handed in already loaded.
+
 :meth:`CallHandler.handle` runs on the call's own thread. What happens to a
 withheld caller, a listed caller or an unknown one is decided by
 :func:`callbot.call.policy.decide`; this module carries the decision out with
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from callbot import lists
@@ -21,9 +26,10 @@ from callbot.call.calllog import CallLog
 from callbot.call.conversation import announce_and_hang_up
 from callbot.call.policy import Action, Decision
 from callbot.call.ports import Clock, InboundCall
-from callbot.call.screening import TRANSFER_TIMEOUT, Screening
+from callbot.call.screening import SCREENING_PROMPTS, TRANSFER_TIMEOUT, Screening
 from callbot.call.settings import CallSettings, HandoffSettings, PhoneSettings
 from callbot.outcome import Outcome
+from callbot.records import ListEntry
 from callbot.script.model import CallContext, Script
 from callbot.store.store import Store
 from callbot.telephony.settings import SipSettings
@@ -32,6 +38,12 @@ log = logging.getLogger("callbot.call")
 
 #: Polling step while the call rings (answer_delay), seconds.
 RING_POLL = 0.02
+def required_prompts(calls: CallSettings) -> tuple[str, ...]:
+    """The prompts the bot needs before it takes calls (the script's own are checked with the script)."""
+    screening = calls.unknown == "screen" or calls.blocked == "counter_offer"
+    return policy.POLICY_PROMPTS + (SCREENING_PROMPTS if screening else ())
+
+
 @dataclass(frozen=True)
 class Standing:
     """What the call log knows of the caller before anybody speaks."""
@@ -50,8 +62,12 @@ class CallHandler:
     """Carries out the policy for each call; the settings come from the config (see callbot.app)."""
 
     def __init__(self, *, calls: CallSettings, handoff: HandoffSettings, sip: SipSettings, phone: PhoneSettings,
-                 store: Store, screening: Screening, clock: Clock):
+                 store: Store, screening: Screening, clock: Clock,
+                 list_entries: Callable[[], Iterable[ListEntry]] | None = None):
         self.calls = calls
+        #: The active caller list entries; the running bot gives its in-memory index
+        #: (callbot.store.listindex), so the INVITE path never reads SQLite.
+        self.list_entries = list_entries or store.active_list_entries
         self.handoff = handoff
         self.sip = sip            # answer_delay, max_call_duration
         self.phone = phone
@@ -86,7 +102,7 @@ class CallHandler:
         if caller.withheld:
             return None
         try:
-            found = lists.match(self.store.active_list_entries(), caller.e164 or caller.number, caller.display_name)
+            found = lists.match(self.list_entries(), caller.e164 or caller.number, caller.display_name)
         except Exception:  # a list problem must not cost the call: screen instead, and say why
             log.exception("caller lists could not be read; treating the caller as unknown")
             return None

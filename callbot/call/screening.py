@@ -9,7 +9,6 @@ call or genuine) go into the call's row.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Executor, Future
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from callbot.audio import write_wav
 from callbot.call.calllog import CallLog
+from callbot.call.later import AfterCallTranscriber, RecordedTurn, record_findings
 from callbot.call.conversation import CallerTurn, Conversation
 from callbot.call.ports import Clock, InboundCall, Recognizer
 from callbot.call.settings import HandoffSettings
@@ -24,9 +24,9 @@ from callbot.outcome import Outcome
 from callbot.records import TurnFields
 from callbot.script.model import CallContext, Listen, Say, Script
 from callbot.script.runner import ScriptRunner
+from callbot.speech.admission import Admission
 from callbot.speech.turns import TurnSettings
 from callbot.store.settings import StorageSettings
-from callbot.text.findings import summarize
 
 log = logging.getLogger("callbot.call")
 
@@ -34,12 +34,17 @@ log = logging.getLogger("callbot.call")
 TRANSCRIPT_TIMEOUT = 60.0
 #: How long a transfer waits for the REFER's answer and the new call's result.
 TRANSFER_TIMEOUT = 15.0
+#: Said when the words a decision needs are late (an owner-editable prompt like every other).
+HOLD_PROMPT = "one_moment"
+#: Prompts screening needs besides the script's own.
+SCREENING_PROMPTS = (HOLD_PROMPT,)
 
 class Screening:
     """Runs the owner's script on answered calls (one instance serves every call)."""
 
     def __init__(self, *, storage: StorageSettings, handoff: HandoffSettings, language: str, turns: TurnSettings,
-                 recognizer: Recognizer | None, io: Executor, clock: Clock):
+                 recognizer: Recognizer | None, io: Executor, clock: Clock,
+                 admission: Admission | None = None, later: AfterCallTranscriber | None = None):
         self.storage = storage      # record, recordings
         self.handoff = handoff      # genuine, transfer_to
         self.language = language
@@ -47,12 +52,36 @@ class Screening:
         self.recognizer = recognizer
         self.io = io                # disk and transcript work for finished turns; never on the audio path
         self.clock = clock
+        self.admission = admission  # None: every call is transcribed live
+        self.later = later          # transcribes the calls the decoders could not follow live
 
     def run(self, call: InboundCall, calllog: CallLog, prompts, script: Script,
             context: Callable[[bool, str], CallContext], start: str | None = None) -> Outcome:
         """Say, listen, branch until the script hangs up or the caller does; returns the outcome."""
+        live = self._admit(calllog)
+        try:
+            return self._run(call, calllog, prompts, script, context, start, live)
+        finally:
+            if live and self.admission is not None:
+                self.admission.release()
+
+    def _admit(self, calllog: CallLog) -> bool:
+        """Live recognition while the decoders can follow; otherwise record now, transcribe after the call."""
+        if self.recognizer is None:
+            return False
+        if self.admission is None or self.admission.try_admit():
+            calllog.event("transcription", "live", "transcribed while the caller speaks")
+            return True
+        calllog.event("transcription", "after_call", f"the decoders are busy ({self.admission.live} calls live): "
+                                                     "recorded now, transcribed after the call")
+        return False
+
+    def _run(self, call: InboundCall, calllog: CallLog, prompts, script: Script,
+             context: Callable[[bool, str], CallContext], start: str | None, live: bool) -> Outcome:
         runner = ScriptRunner(script, context(self.storage.record, self.language), start=start)
-        conversation = Conversation(call, self.clock, prompts, self.turns, self.recognizer)
+        conversation = Conversation(call, self.clock, prompts, self.turns, self.recognizer if live else None)
+        recorded: list[RecordedTurn] = []
+        words = _Deadline(conversation, calllog, self.turns)
         saved: list[Future] = []
         logged = 0
         outcome: str | None = None
@@ -73,12 +102,13 @@ class Screening:
             elif isinstance(action, Listen):
                 heard = conversation.listen(action.field)
                 calllog.event("heard", action.field, _describe_turn(heard))
-                # The transcript is waited for only when a decision needs the words.
-                transcript = _Once(lambda heard=heard: self._transcript_of(calllog, heard))
-                saved.append(self.io.submit(self._save_caller_turn, calllog, seq, heard, transcript, action.lead))
+                saved.append(self.io.submit(self._save_caller_turn, calllog, seq, heard, action.lead))
+                if heard.audio and not live and self.recognizer is not None:
+                    recorded.append(RecordedTurn(seq, heard.field, heard.audio))
                 if heard.end_reason == "hangup":
                     break
-                text = (lambda t=transcript: t()[0]) if heard.transcript is not None else None
+                # The words are waited for only when a decision needs them, and not for long.
+                text = (lambda heard=heard: words.text(heard)) if heard.transcript is not None else None
                 runner.heard(action.field, text, silent=heard.end_reason == "no_speech")
             else:
                 outcome = action.outcome
@@ -92,9 +122,13 @@ class Screening:
         ended_by = call.ended_by or "bot"
         if call.active:
             call.hangup()
-        for job in saved:
-            job.result()
-        self._record_findings(calllog, {f: t for f, t in runner.fields.items() if t})
+        texts = dict(job.result() for job in saved)  # the transcripts, late ones too; latest per field
+        if recorded and self.later is not None:
+            self.later.submit(calllog.call_id, recorded)
+            empty = "no transcript yet (transcribed after the call)"
+        else:
+            empty = "no transcript (nothing said)" if self.recognizer else "no transcript (transcription off)"
+        record_findings(calllog, {f: t for f, t in texts.items() if t}, self.language, empty)
         calllog.hangup(ended_by)
         if ended_by in ("rtp_timeout", "max_duration"):
             return Outcome.TIMEOUT
@@ -105,7 +139,7 @@ class Screening:
         return Outcome(outcome)
 
     def _transcript_of(self, calllog: CallLog, heard: CallerTurn) -> tuple[str | None, float | None]:
-        """Wait for the turn's transcript (the script may branch on it)."""
+        """The turn's transcript for the log (waits up to TRANSCRIPT_TIMEOUT; late words still land)."""
         if heard.transcript is None:
             return None, None
         try:
@@ -116,16 +150,17 @@ class Screening:
             return None, None
         return result.text, result.confidence
 
-    def _save_caller_turn(self, calllog: CallLog, seq: int, heard: CallerTurn, transcript: _Once,
-                          lead: bool) -> None:
+    def _save_caller_turn(self, calllog: CallLog, seq: int, heard: CallerTurn,
+                          lead: bool) -> tuple[str, str | None]:
         """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn (and the lead).
 
-        It waits with ``futures.wait``, not ``result()``: only the script asking
+        It waits with ``futures.wait`` first, not ``result()``: only the script asking
         for the words makes a turn urgent for the decoder (see callbot.speech).
+        Returns ``(field, transcript)``.
         """
         if heard.transcript is not None:
             futures.wait([heard.transcript], timeout=TRANSCRIPT_TIMEOUT)
-        text, confidence = transcript()
+        text, confidence = self._transcript_of(calllog, heard)
         recording = None
         if heard.audio and calllog.call_id is not None and self.storage.record:
             relative = Path(str(calllog.call_id)) / f"{seq:02d}-{heard.field}.wav"
@@ -141,26 +176,7 @@ class Screening:
                                 confidence=confidence, recording=recording, end_reason=heard.end_reason))
         if lead and (heard.audio or text):
             calllog.lead(seq, heard.field, text, recording)
-
-    def _record_findings(self, calllog: CallLog, texts: dict[str, str]) -> None:
-        if not texts:
-            reason = "no transcript (nothing said)" if self.recognizer else "no transcript (transcription off)"
-            calllog.event("classify", "unclear", reason)
-            calllog.update(label="unclear", label_reasons=reason)
-            return
-        findings = summarize(texts, self.language)
-        if findings.person or findings.company:
-            calllog.event("extract", "identity",
-                          f"person: {findings.person.value if findings.person else '—'}; "
-                          f"company: {findings.company.value if findings.company else '—'}")
-        calllog.event("classify", findings.label, findings.classification.explain())
-        calllog.update(
-            person=findings.person.value if findings.person else None,
-            company=findings.company.value if findings.company else None,
-            transcript=findings.transcript,
-            label=findings.label,
-            label_reasons=findings.classification.explain(),
-        )
+        return heard.field, text
 
 
 def _log_trace(calllog: CallLog, runner: ScriptRunner, logged: int) -> int:
@@ -172,21 +188,56 @@ def _log_trace(calllog: CallLog, runner: ScriptRunner, logged: int) -> int:
     return len(trace)
 
 
-class _Once:
-    """Calls ``fn`` the first time it is asked (from any thread) and keeps the result."""
+class _Deadline:
+    """The words a branch needs, within a deadline (issue: no caller waits in silence).
 
-    def __init__(self, fn):
-        self._fn = fn
-        self._lock = threading.Lock()
-        self._done = False
-        self._value = None
+    Wait ``turns.max_wait`` after the caller stopped talking; if the transcript is not
+    there, say the hold phrase and wait at most ``turns.max_hold`` more; then decide
+    without the words (the answer counts as not transcribed: ``answer is unknown``, and
+    the label is made of what else was said, ``unclear`` when nothing). The transcript
+    still lands in the log when it comes. Each step is an event in the call's trail.
+    """
 
-    def __call__(self):
-        with self._lock:
-            if not self._done:
-                self._value = self._fn()
-                self._done = True
-            return self._value
+    def __init__(self, conversation: Conversation, calllog: CallLog, turns: TurnSettings):
+        self.conversation = conversation
+        self.calllog = calllog
+        self.turns = turns
+
+    def text(self, heard: CallerTurn) -> str | None:
+        future = heard.transcript
+        if future is None:
+            return None
+        if not future.done():
+            _mark_urgent(future)
+            clock = self.conversation.clock
+            ended = heard.speech_ended_at if heard.speech_ended_at is not None else clock.now()
+            if not self.conversation.wait_for(future, ended + self.turns.max_wait):
+                self.calllog.event("wait", heard.field, f"waited {self.turns.max_wait:.1f} s for the words")
+                if not self._hold(future):
+                    self.calllog.event("decided", heard.field, "decided without words (the transcript came too "
+                                                               "late; it is added to the log when it arrives)")
+                    return None
+        try:
+            return future.result(timeout=0).text
+        except Exception:  # a failed recognition: logged with the turn; decide without words
+            return None
+
+    def _hold(self, future: Future) -> bool:
+        """Say the hold phrase, then wait up to max_hold; True when the words came."""
+        if not self.conversation.call.active:
+            return False
+        said = self.conversation.say(HOLD_PROMPT)
+        self.calllog.event("hold", HOLD_PROMPT, f"hold phrase ({said.playback.seconds_sent:.1f} s)")
+        clock = self.conversation.clock
+        return self.conversation.wait_for(future, clock.now() + self.turns.max_hold)
+
+
+def _mark_urgent(future: Future) -> None:
+    """The script waits for these words: a TranscriptFuture tells its decoder on the first result()."""
+    try:
+        future.result(timeout=0)
+    except Exception:  # TimeoutError while pending (the usual case); failures are read later
+        pass
 
 
 def _describe_turn(turn: CallerTurn) -> str:

@@ -16,12 +16,12 @@ from callbot.errors import CallbotError, PromptError
 
 def _prompt_report(config_path: Path):
     """The config and a RenderReport of its prompt language (nothing raised for prompt problems)."""
-    from callbot.call.policy import POLICY_PROMPTS
+    from callbot.call.handler import required_prompts
     from callbot.config.load import load_config
     from callbot.prompts.library import PromptLibrary, config_kwargs
 
     config = load_config(config_path)
-    return config, PromptLibrary.render(**config_kwargs(config), required=POLICY_PROMPTS)
+    return config, PromptLibrary.render(**config_kwargs(config), required=required_prompts(config.calls))
 
 
 def _prompt_usage(lang_dir: Path, prompt_ids: list[str]) -> dict[str, list[str]] | None:

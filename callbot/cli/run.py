@@ -53,13 +53,13 @@ def run(config_path: Path) -> None:
 @handles_errors
 def check(config_path: Path) -> None:
     """Validate the configuration, the prompts and the owner's script; exit non-zero on any problem."""
-    from callbot.call.policy import POLICY_PROMPTS
+    from callbot.call.handler import required_prompts
     from callbot.config.load import load_config
     from callbot.prompts.library import PromptLibrary
     from callbot.script.loading import load_owner_script, script_path
 
     config = load_config(config_path)
-    prompts = PromptLibrary.from_config(config, required=POLICY_PROMPTS)
+    prompts = PromptLibrary.from_config(config, required=required_prompts(config.calls))
     out.print(f"[green]✓[/] configuration {config_path} is valid", highlight=False)
     for prompt_id in prompts.ids():
         prompt = prompts.get(prompt_id)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 #: speech.transcription: required (refuse to start without a model), optional (warn, no text), off.
 TRANSCRIPTION_MODES = ("required", "optional", "off")
-#: Upper bound of speech.decoders (threads decoding at once).
+#: Upper bound of speech.decoders (threads decoding at once) and of speech.live_calls.
 MAX_DECODERS = 64
 #: Model directory used when speech.model is not set, per prompt language
 #: (the names `callbot models install de|en` installs under data/models/).
@@ -29,6 +29,7 @@ class SpeechSettings:
     model: Path                      # Vosk model directory
     transcription: str = "required"  # required: refuse to start without a model; optional: warn, no text; off
     decoders: int = 0                # turns decoded at once; 0 = "auto": one per CPU core
+    live_calls: int | None = None    # calls transcribed live at once; None = "auto": measured at start
 
 
 @dataclass(frozen=True)

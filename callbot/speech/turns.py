@@ -2,9 +2,9 @@
 
 Three layers, each usable on its own:
 
-:class:`~callbot.speech.vad.EnergyDetector` (:mod:`callbot.speech.vad`)
-    Says whether one PCM frame is speech: its RMS level in dBFS
-    (:func:`callbot.audio.level_dbfs`) is at or above a threshold.
+A detector (:mod:`callbot.speech.vad`, chosen by ``TurnSettings.detector``)
+    Says whether one PCM frame is speech: by default webrtcvad plus a running
+    noise floor plus a level threshold (``combined``), or only the threshold (``energy``).
 :class:`TurnSegmenter` (this module)
     A pure state machine in **seconds**. It is fed ``(seconds, is_speech)``
     and returns :class:`TurnEvent` values; it knows nothing about audio, so
@@ -57,6 +57,7 @@ from dataclasses import dataclass, fields
 from enum import Enum
 
 __all__ = [
+    "DETECTORS",
     "ENDING_EVENTS",
     "TurnEvent",
     "TurnSegmenter",
@@ -90,6 +91,10 @@ class TurnEvent(str, Enum):
 ENDING_EVENTS = frozenset({TurnEvent.SPEECH_STOPPED, TurnEvent.NO_SPEECH, TurnEvent.MAX_LENGTH})
 
 
+#: ``detector``: which frame classifier a TurnRecorder uses (see :mod:`callbot.speech.vad`):
+#: ``combined`` (webrtcvad + running noise floor + the threshold) or ``energy`` (the threshold only).
+DETECTORS = ("combined", "energy")
+
 #: Each setting's allowed range ``(lowest, highest, lowest excluded)``: the one rule that
 #: TurnSettings enforces and the config loader reports key by key.
 LIMITS: dict[str, tuple[float, float, bool]] = {
@@ -99,6 +104,8 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "no_speech_timeout": (0.0, 300.0, True),
     "max_turn": (0.0, 300.0, True),
     "pre_roll": (0.0, 300.0, True),
+    "max_wait": (0.0, 30.0, True),
+    "max_hold": (0.0, 60.0, False),
 }
 
 
@@ -122,11 +129,16 @@ class TurnSettings:
     no_speech_timeout: float = 5.0  # give up when no turn has started by then
     max_turn: float = 20.0  # a turn is ended after this long
     pre_roll: float = 0.3  # seconds of audio kept before the first speech frame
+    max_wait: float = 1.2  # after the caller's turn: wait this long for the words a decision needs …
+    max_hold: float = 4.0  # … then say `one_moment` and wait at most this much longer, then decide without them
+    detector: str = "combined"  # frame classifier: "combined" or "energy" (DETECTORS)
 
     def __post_init__(self) -> None:
         problems = []
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name not in LIMITS:  # detector: a name, checked below
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 problems.append(f"{f.name} must be a number, got {value!r}")
             elif not math.isfinite(value):
@@ -140,6 +152,9 @@ class TurnSettings:
                 elif value < lo or (lo_excluded and value == lo):
                     op = ">" if lo_excluded else ">="
                     problems.append(f"{f.name} must be {op} {lo:g} {unit}, got {value!r}")
+        if self.detector not in DETECTORS:
+            choices = ", ".join(repr(d) for d in DETECTORS)
+            problems.append(f"detector must be one of {choices}, got {self.detector!r}")
         if not problems:
             if self.pre_roll < self.min_speech:
                 problems.append(

@@ -25,7 +25,7 @@ from callbot.speech.settings import (
     SpeechSettings,
     TtsSettings,
 )
-from callbot.speech.turns import LIMITS, TurnSettings
+from callbot.speech.turns import DETECTORS, LIMITS, TurnSettings
 
 _TTS_VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -40,8 +40,15 @@ def load_speech(r: Reader, t: dict[str, Any], base: Path, language: str) -> Spee
         decoders = value
     elif not (isinstance(value, str) and value.strip().lower() == "auto"):
         r.add(f'speech.decoders: expected "auto" or an integer 1-{MAX_DECODERS}, got {describe(value)}')
+    live_calls = SpeechSettings.live_calls
+    value = t.get("live_calls", "auto")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_DECODERS:
+        live_calls = value
+    elif not (isinstance(value, str) and value.strip().lower() == "auto"):
+        r.add(f'speech.live_calls: expected "auto" (measured at start) or an integer 0-{MAX_DECODERS} '
+              f"(0 = always transcribe after the call), got {describe(value)}")
     return SpeechSettings(model=model if model is not None else base / default_model, transcription=transcription,
-                          decoders=decoders)
+                          decoders=decoders, live_calls=live_calls)
 
 
 def load_turns(r: Reader, t: dict[str, Any]) -> TurnSettings:
@@ -52,6 +59,7 @@ def load_turns(r: Reader, t: dict[str, Any]) -> TurnSettings:
     for key, (lo, hi, lo_excluded) in LIMITS.items():
         unit = "dBFS" if key == "speech_threshold_dbfs" else "seconds"
         values[key] = r.number(t, "turns", key, getattr(d, key), lo=lo, hi=hi, lo_exclusive=lo_excluded, unit=unit)
+    values["detector"] = r.choice(t, "turns", "detector", d.detector, DETECTORS)
     if any(p.startswith("turns.") for p in r.bad):
         return d
     try:

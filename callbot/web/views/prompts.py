@@ -59,7 +59,7 @@ def _dir_stamp(lang_dir: Path) -> tuple:
 
 def _report(state: WebState, lang: str, fresh: bool = False):
     """The render report of a language (what callers hear and every problem), cached until a file changes."""
-    from callbot.call.policy import POLICY_PROMPTS
+    from callbot.call.handler import required_prompts
     from callbot.prompts.library import PromptLibrary, config_kwargs
 
     lang_dir = Path(state.config.prompts.dir) / lang
@@ -68,7 +68,7 @@ def _report(state: WebState, lang: str, fresh: bool = False):
         cached = state._reports.get(lang)
         if cached is not None and cached[0] == stamp and not fresh:
             return cached[1]
-        report = PromptLibrary.render(**config_kwargs(state.config, lang), required=POLICY_PROMPTS)
+        report = PromptLibrary.render(**config_kwargs(state.config, lang), required=required_prompts(state.config.calls))
         state._reports[lang] = (stamp, report)
         return report
 
