@@ -143,7 +143,7 @@ def run(delay: float, *, finish_late_after: float | None = None, max_wait=1.2, m
     call = FakeCall(clock, prompts_audio + [speech[i:i + FRAME_BYTES] for i in range(0, len(speech), FRAME_BYTES)])
     recognizer = SlowRecognizer(clock, COLD, delay)
     store = Store()
-    turns = TurnSettings(max_wait=max_wait, max_hold=max_hold)
+    turns = TurnSettings(max_wait=max_wait, max_hold=max_hold, detector="energy")  # a tone stands in for speech
     with ThreadPoolExecutor(2) as io:
         screening = Screening(storage=StorageSettings(database="x.db", recordings="rec", record=False),
                               handoff=HandoffSettings(), language="de", turns=turns, recognizer=recognizer,
@@ -256,8 +256,8 @@ def test_the_deadlines_are_config_keys_checked_with_their_key(tmp_path):
 def test_capacity_follows_the_measured_real_time_factor():
     from callbot.speech.admission import capacity_for
 
-    assert capacity_for(0.65, 2) == 2          # the Korean model on 2 cores: 2 × 0.8 / 0.65
-    assert capacity_for(0.1, 2) == 16
+    assert capacity_for(0.17, 2) == 4          # the Korean model on 2 cores: 2 × 0.4 / 0.17
+    assert capacity_for(0.1, 2) == 8
     assert capacity_for(3.0, 2) == 1           # never less than one live caller
     assert capacity_for(0.0, 4) == 4           # nothing measured: one per decoder
 
@@ -354,3 +354,89 @@ def test_a_call_beyond_capacity_is_screened_without_waiting_and_transcribed_afte
         assert any(reason == "1 turn(s) transcribed after the call" for _, _, reason in store.events)
     finally:
         later.close()
+
+
+def test_one_hold_phrase_per_decision_even_when_two_answers_are_late():
+    two = SCRIPT.replace('''[steps.hear]
+listen = "purpose"
+next = "route"''', '''[steps.hear]
+listen = "identity"
+next = "ask_again"
+[steps.ask_again]
+say = "ask_purpose"
+next = "hear_purpose"
+[steps.hear_purpose]
+listen = "purpose"
+next = "route"''')
+    clock = FakeClock()
+    silence = int(PROMPT_SECONDS["ask_purpose"] / 0.02) * [bytes(FRAME_BYTES)]
+    speech = tone(SPEECH_SECONDS, 300)
+    spoken = [speech[i:i + FRAME_BYTES] for i in range(0, len(speech), FRAME_BYTES)]
+    gap = int(0.9 / 0.02) * [bytes(FRAME_BYTES)]  # end_silence before the next prompt
+    call = FakeCall(clock, silence + spoken + gap + silence + spoken)
+    recognizer = SlowRecognizer(clock, COLD, 1000.0)  # neither answer's words come in time
+    store = Store()
+    with ThreadPoolExecutor(2) as io:
+        screening = Screening(storage=StorageSettings(database="x.db", recordings="rec", record=False),
+                              handoff=HandoffSettings(), language="de", turns=TurnSettings(detector="energy"),
+                              recognizer=recognizer, io=io, clock=clock)
+        futures = []
+        original = recognizer.stream
+
+        def stream():
+            s = original()
+            finish = s.finish
+            s.finish = lambda: futures.append(finish()) or futures[-1]
+            return s
+        recognizer.stream = stream
+
+        def late():
+            for _ in range(200):
+                if len(futures) == 2:
+                    break
+                threading.Event().wait(0.01)
+            for f in futures:
+                if not f.done():
+                    f.set_result(CannedTranscript(COLD))
+        threading.Timer(0.3, late).start()
+        outcome = screening.run(call, CallLog(store, 7), Prompts(), parse_script(two, Prompts().ids()), _ctx)
+    assert outcome == "message_taken"
+    assert [k for k, _ in kinds(store)].count("hold") == 1, kinds(store)
+
+
+def test_after_call_work_goes_at_real_time_while_callers_need_the_machine(monkeypatch):
+    from callbot.call import later as later_module
+    from callbot.call.later import AfterCallTranscriber, RecordedTurn
+    from callbot.speech.admission import Admission
+
+    monkeypatch.setattr(later_module, "PIECE", 0.5)
+    fed = []
+
+    class Counting:
+        def stream(self):
+            class S:
+                def feed(self, pcm):
+                    fed.append(len(pcm))
+
+                def finish(self):
+                    f = Future()
+                    f.set_result(CannedTranscript("x"))
+                    return f
+
+                def cancel(self):
+                    pass
+            return S()
+
+    store = LateStore()
+    admission = Admission(2)
+    admission.call_started()                      # a caller is on the line
+    worker = AfterCallTranscriber(Counting(), admission, store, "de")
+    try:
+        worker.submit(7, [RecordedTurn(1, "purpose", bytes(4 * 8000 * 2))])  # 4 s of audio = 8 pieces
+        threading.Event().wait(0.3)
+        assert 1 <= len(fed) <= 2                 # paced: one piece per half second
+        admission.call_ended()                    # nobody on the line: the rest at once
+        assert store.late.wait(5)
+        assert sum(fed) == 4 * 8000 * 2
+    finally:
+        worker.close()

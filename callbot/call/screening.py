@@ -58,12 +58,16 @@ class Screening:
     def run(self, call: InboundCall, calllog: CallLog, prompts, script: Script,
             context: Callable[[bool, str], CallContext], start: str | None = None) -> Outcome:
         """Say, listen, branch until the script hangs up or the caller does; returns the outcome."""
+        if self.admission is not None:
+            self.admission.call_started()
         live = self._admit(calllog)
         try:
             return self._run(call, calllog, prompts, script, context, start, live)
         finally:
-            if live and self.admission is not None:
-                self.admission.release()
+            if self.admission is not None:
+                self.admission.call_ended()
+                if live:
+                    self.admission.release()
 
     def _admit(self, calllog: CallLog) -> bool:
         """Live recognition while the decoders can follow; otherwise record now, transcribe after the call."""
@@ -101,6 +105,7 @@ class Screening:
                 runner.said()
             elif isinstance(action, Listen):
                 heard = conversation.listen(action.field)
+                words.heard()
                 calllog.event("heard", action.field, _describe_turn(heard))
                 saved.append(self.io.submit(self._save_caller_turn, calllog, seq, heard, action.lead))
                 if heard.audio and not live and self.recognizer is not None:
@@ -202,6 +207,13 @@ class _Deadline:
         self.conversation = conversation
         self.calllog = calllog
         self.turns = turns
+        self._listens = 0           # caller turns heard so far
+        self._held_for = -1         # … when the hold phrase was last said (once per decision)
+        self._hold_deadline = 0.0
+
+    def heard(self) -> None:
+        """A new caller turn: the next decision may say the hold phrase again."""
+        self._listens += 1
 
     def text(self, heard: CallerTurn) -> str | None:
         future = heard.transcript
@@ -223,13 +235,15 @@ class _Deadline:
             return None
 
     def _hold(self, future: Future) -> bool:
-        """Say the hold phrase, then wait up to max_hold; True when the words came."""
+        """Say the hold phrase (once per decision), then wait up to max_hold; True when the words came."""
         if not self.conversation.call.active:
             return False
-        said = self.conversation.say(HOLD_PROMPT)
-        self.calllog.event("hold", HOLD_PROMPT, f"hold phrase ({said.playback.seconds_sent:.1f} s)")
-        clock = self.conversation.clock
-        return self.conversation.wait_for(future, clock.now() + self.turns.max_hold)
+        if self._held_for != self._listens:
+            said = self.conversation.say(HOLD_PROMPT)
+            self.calllog.event("hold", HOLD_PROMPT, f"hold phrase ({said.playback.seconds_sent:.1f} s)")
+            self._held_for = self._listens
+            self._hold_deadline = self.conversation.clock.now() + self.turns.max_hold
+        return self.conversation.wait_for(future, self._hold_deadline)
 
 
 def _mark_urgent(future: Future) -> None:

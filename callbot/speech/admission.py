@@ -16,9 +16,11 @@ from callbot.audio import duration_seconds
 
 __all__ = ["SAFETY", "Admission", "capacity_for", "measure_rtf"]
 
-#: Share of the decoders' compute that live calls may take (the rest absorbs bursts,
-#: the audio threads and after-call work).
-SAFETY = 0.8
+#: Share of the decoders' compute that live calls may take. The decoders run at idle priority,
+#: but a machine they saturate still delays the calls' own audio threads: on 2 cores with 16
+#: callers, 9 live streams (0.8) made turns end early; 4-5 (0.4) kept every turn
+#: (bench/turn_bench.py). The rest also absorbs bursts and the after-call work.
+SAFETY = 0.4
 #: How long the start-up measurement may take before it is given up (seconds).
 MEASURE_TIMEOUT = 120.0
 
@@ -45,18 +47,33 @@ def measure_rtf(recognizer, pcm: bytes, rate: int = 8000, timeout: float = MEASU
 
 
 class Admission:
-    """Counts the calls transcribed live; ``capacity`` None admits every call."""
+    """Counts the calls transcribed live (``capacity`` None admits every call) and the calls in
+    progress (live or not), so work after the call knows whether callers need the machine."""
 
     def __init__(self, capacity: int | None):
         if capacity is not None and capacity < 0:
             raise ValueError(f"capacity must be >= 0, got {capacity!r}")
         self.capacity = capacity
         self._live = 0
+        self._calls = 0
         self._lock = threading.Lock()
 
     @property
     def live(self) -> int:
         return self._live
+
+    @property
+    def calls(self) -> int:
+        """Calls in progress right now (see :meth:`call_started`)."""
+        return self._calls
+
+    def call_started(self) -> None:
+        with self._lock:
+            self._calls += 1
+
+    def call_ended(self) -> None:
+        with self._lock:
+            self._calls = max(0, self._calls - 1)
 
     def try_admit(self) -> bool:
         """Take a live slot if one is free (a call or one after-call turn)."""
