@@ -4,6 +4,7 @@ The package is layered; imports only point down (tests/test_architecture.py chec
 
 1. entry points: ``cli/`` (one module per command group), ``web/`` (the review page),
    ``app.py`` (composes the running bot: endpoint, handler, recognizer, store)
+   ``preflight.py`` (every reason ``callbot run`` refuses to start; ``callbot check`` shows the same)
 2. ``config/``: reads config.toml and fills each component's own settings type
 3. ``call/``: one call from INVITE to its final row (caller, policy, handler, screening)
 4. domain: ``script/`` (the owner's script), ``prompts/``, ``privacy.py``, ``contacts.py``,

@@ -1,6 +1,10 @@
 """The running bot: composes the SIP endpoint, the call handler, the recognizer, the store and the
 daily retention pass from the configuration. The per-call work lives in :mod:`callbot.call`.
 
+Before anything is opened, :func:`callbot.preflight.preflight` checks what the bot needs (call log,
+folders, disk space, prompts, script, speech model, SIP address): the bot refuses to start with
+every error it finds at once — the same list `callbot check` prints.
+
 One call's path: the endpoint hands each INVITE to :meth:`Bot.handle_call` on the call's own
 thread → :class:`callbot.call.handler.CallHandler` (row, decision, mechanism, final row).
 Nothing in front of the 200 OK waits for a file or the database: prompts and script are
@@ -16,12 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from callbot.audio import decode_file
-from callbot.call.handler import CallHandler, required_prompts
+from callbot.call.handler import CallHandler
 from callbot.call.later import AfterCallTranscriber
 from callbot.call.ports import Clock, MonotonicClock, Recognizer
 from callbot.call.screening import Screening
 from callbot.config.model import Config
 from callbot.errors import ModelError, ScriptError
+from callbot.preflight import preflight
 from callbot.prompts.library import PromptLibrary
 from callbot.script.loading import load_owner_script
 from callbot.script.loading import script_path as owner_script_path
@@ -94,18 +99,20 @@ class Bot:
         recognizer: Recognizer | None = None,
     ):
         self.config = config
+        # Everything the bot would refuse to start with, at once (what `callbot check` reports):
+        # PreflightError lists every error; warnings are logged. The prompts and script it
+        # loaded are the ones used.
+        stamp = _stamp(script_path(config))
+        report = preflight(config, prompts=prompts, speech=recognizer is None, database=store is None)
+        for warning in report.warnings:
+            log.warning("%s", warning)
+        report.raise_errors(config.source)
         self.store = store or Store(config.storage.database, default_region=config.phone.default_region)
         self._prompts_injected = prompts is not None
-        self.prompts = prompts or PromptLibrary.from_config(config, required=required_prompts(config.calls))
+        self.prompts = prompts if prompts is not None else report.prompts
         self.clock = clock or MonotonicClock()
-        self.script: Script | None = None
-        self._script_stamp: tuple | None = None
-        if config.calls.unknown == "screen" or config.calls.blocked == "counter_offer":
-            self._script_stamp = _stamp(script_path(config))
-            self.script = load_owner_script(config.prompts.dir, config.prompts.language, self.prompts.ids())
-            if config.calls.blocked == "counter_offer" and config.calls.counter_offer_step not in self.script.steps:
-                raise ScriptError([f"calls.counter_offer_step: the script has no step named "
-                                   f"{config.calls.counter_offer_step!r}"], str(script_path(config)))
+        self.script: Script | None = report.script
+        self._script_stamp: tuple | None = stamp if report.script is not None else None
         self.recognizer = recognizer
         self._recognizer_injected = recognizer is not None
         # Disk and transcript work for finished turns; never on the audio path.
@@ -135,6 +142,8 @@ class Bot:
     def start(self) -> None:
         if not self._recognizer_injected:
             self.recognizer = self.handler.screening.recognizer = load_recognizer(self.config)
+            if self.recognizer is None and self.config.speech.transcription != "off":
+                self.handler.screening.no_words = "no transcript (no speech model installed)"
         self.store.start()
         self._admit_live_calls()
         try:

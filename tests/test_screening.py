@@ -138,3 +138,21 @@ def test_summarize_without_speech_is_unclear():
     findings = summarize({"identity": "", "purpose": "  "})
     assert findings.person is None and findings.company is None
     assert findings.label == "unclear"
+
+
+def test_without_a_model_the_log_says_no_model_is_installed_not_transcription_off(tmp_path, short_prompts):
+    from callbot.app import Bot
+
+    config = loopback_config(tmp_path, short_prompts, unknown="screen", transcription="optional")
+    assert not Path(config.speech.model).exists()
+    bot = Bot(config)
+    bot.start()
+    try:
+        assert bot.recognizer is None
+        DemoCaller("127.0.0.1", config.sip.local_port).call(
+            FRITZBOX, answers=(speech(1.0), speech(1.0)), timeout=40)
+        [row] = wait_finished(bot)
+    finally:
+        bot.stop()
+    assert row.label == "unclear"
+    assert row.label_reasons == "no transcript (no speech model installed)"

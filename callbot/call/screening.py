@@ -54,6 +54,8 @@ class Screening:
         self.clock = clock
         self.admission = admission  # None: every call is transcribed live
         self.later = later          # transcribes the calls the decoders could not follow live
+        #: Why a call without a recognizer has no words (the runtime knows: off, or no model installed).
+        self.no_words = "no transcript (transcription off)"
 
     def run(self, call: InboundCall, calllog: CallLog, prompts, script: Script,
             context: Callable[[bool, str], CallContext], start: str | None = None) -> Outcome:
@@ -132,7 +134,7 @@ class Screening:
             self.later.submit(calllog.call_id, recorded)
             empty = "no transcript yet (transcribed after the call)"
         else:
-            empty = "no transcript (nothing said)" if self.recognizer else "no transcript (transcription off)"
+            empty = "no transcript (nothing said)" if self.recognizer else self.no_words
         record_findings(calllog, {f: t for f, t in texts.items() if t}, self.language, empty)
         calllog.hangup(ended_by)
         if ended_by in ("rtp_timeout", "max_duration"):

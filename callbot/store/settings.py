@@ -14,6 +14,10 @@ DEFAULT_DATABASE = Path("data") / "callbot.db"
 DEFAULT_RECORDINGS = Path("data") / "recordings"
 #: Longest retention.days accepted (100 years).
 RETENTION_DAYS_MAX = 36500
+#: storage.min_free_mb: below this much free space on the data's disk `callbot run` and
+#: `callbot check` warn (0 = never); the largest value accepted is 100 TB.
+DEFAULT_MIN_FREE_MB = 200
+MIN_FREE_MB_MAX = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class StorageSettings:
     database: Path
     recordings: Path
     record: bool = True  # false: keep no audio of callers at all (and skip the recording notice)
+    min_free_mb: int = DEFAULT_MIN_FREE_MB  # warn at start (and in `callbot check`) below this much free disk space
 
 
 @dataclass(frozen=True)
