@@ -1,9 +1,8 @@
-"""The command line: messages instead of tracebacks, JSON lines, run/stop, demo."""
+"""The command line: messages instead of tracebacks, JSON lines, run/stop (the demo: test_demo.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from callbot.cli.common import parse_since
@@ -169,15 +169,6 @@ def test_run_refuses_to_start_without_a_required_speech_model(tmp_path, short_pr
     assert "Traceback" not in result.stderr
 
 
-def test_demo_places_a_withheld_and_a_numbered_call():
-    env = dict(os.environ, COLUMNS="200")
-    result = subprocess.run([sys.executable, "-m", "callbot", "demo"], capture_output=True, text=True,
-                            timeout=120, cwd=REPO, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "withheld_rejected" in result.stdout
-    assert "answered" in result.stdout and "+493012345678" in result.stdout
-
-
 # -- caller lists and data protection -------------------------------------------------
 
 
@@ -321,3 +312,158 @@ def test_export_writes_a_folder(tmp_path, short_prompts):
     assert data["calls"][0]["turns"][0]["text"] == "Stromvertrag"
     refused = _run(config, "export", "+493012345678", str(tmp_path / "out"))
     assert refused.exit_code == 1 and "not empty" in refused.output
+
+
+# -- --config wherever it is typed (and CALLBOT_CONFIG) ----------------------------------
+
+
+def _config_with_a_call(folder: Path, prompts: Path, outcome: str) -> Path:
+    """A config whose call log holds one call ending in ``outcome``, a lead saying ``lead-<outcome>``
+    and a block-list entry whose reason is ``list-<outcome>``."""
+    folder.mkdir()
+    config = write_config(folder, prompts)
+    store = Store(folder / "calls.db")
+    with store:
+        call_id = store.start_call(CallerFields(raw="<sip:03012345678@fritz.box>", display=None,
+                                                number="+493012345678", dialled="03012345678", country=49,
+                                                region="DE", type="fixed_line", description="Berlin", valid=True,
+                                                withheld=False, number_source="From"), None).result(5)
+        store.add_lead(call_id, 1, "contact_details", f"lead-{outcome}", None).result(5)
+        store.add_list_entry("block", "number", "+493099999999", f"list-{outcome}").result(5)
+        store.finish_call(call_id, outcome)
+    return config
+
+
+# (argv, CALLBOT_CONFIG set?) -> the config read: "here" = ./config.toml, "env" = $CALLBOT_CONFIG,
+# "a" / "b" = the files given with --config / -c.
+CONFIG_TABLE = [
+    (["calls", "show", "1"], False, "here"),
+    (["--config", "{a}", "calls", "show", "1"], False, "a"),
+    (["calls", "show", "1", "--config", "{a}"], False, "a"),
+    (["calls", "--config", "{a}", "show", "1"], False, "a"),
+    (["-c", "{a}", "calls", "--json"], False, "a"),
+    (["calls", "--json", "-c", "{a}"], False, "a"),
+    (["leads"], True, "env"),
+    (["calls", "show", "1"], True, "env"),
+    (["--config", "{a}", "leads"], True, "a"),
+    (["calls", "show", "1", "--config", "{a}"], True, "a"),
+    (["--config", "{a}", "calls", "show", "1", "--config", "{b}"], False, "b"),
+    (["calls", "--config", "{a}", "show", "1", "-c", "{b}"], True, "b"),
+    (["--config", "{a}", "calls", "--config", "{b}", "show", "1"], False, "b"),
+    (["--config", "{a}", "lists", "--json"], True, "a"),
+    (["lists", "--json"], True, "env"),
+]
+
+
+@pytest.mark.parametrize("argv, env, used", CONFIG_TABLE,
+                         ids=[" ".join(a) + (" +CALLBOT_CONFIG" if e else "") for a, e, _ in CONFIG_TABLE])
+def test_config_is_taken_wherever_it_is_typed(tmp_path, short_prompts, monkeypatch, argv, env, used):
+    outcomes = {"here": "timeout", "env": "message_taken", "a": "no_response", "b": "caller_hung_up"}
+    paths = {name: _config_with_a_call(tmp_path / name, short_prompts, outcome) for name, outcome in outcomes.items()}
+    monkeypatch.chdir(tmp_path / "here")
+    args = [arg.format(a=paths["a"], b=paths["b"]) for arg in argv]
+    environment = {"CALLBOT_CONFIG": str(paths["env"]) if env else None, "COLUMNS": "200"}
+    result = CliRunner(env=environment).invoke(main, args)
+    assert result.exit_code == 0, result.output
+    marker = "lead-" if "leads" in args else "list-" if "lists" in args else ""
+    assert f"{marker}{outcomes[used]}" in result.output
+    for name, outcome in outcomes.items():
+        if name != used:
+            assert outcome not in result.output
+
+
+# Every command that reads the configuration, with the arguments it needs.
+CONFIG_COMMANDS = [
+    ["run"], ["check"], ["calls"], ["calls", "show", "1"], ["leads"], ["allow", "030123", "--reason", "x"],
+    ["block", "030123", "--reason", "x"], ["unblock", "030123"], ["lists"], ["suggest"], ["import", "c.vcf"],
+    ["prune"], ["forget", "030123", "--yes"], ["export", "030123", "out"], ["web"], ["prompts", "list"],
+    ["prompts", "render"], ["prompts", "export", "hello", "x.wav"],
+]
+
+
+@pytest.mark.parametrize("command", CONFIG_COMMANDS, ids=" ".join)
+def test_every_command_that_reads_the_config_takes_it_before_and_after(tmp_path, command):
+    missing = tmp_path / "missing.toml"
+    for args in ([*command, "--config", str(missing)], ["--config", str(missing), *command]):
+        result = CliRunner(env={"CALLBOT_CONFIG": None}).invoke(main, args)
+        assert result.exit_code != 0, (args, result.output)
+        assert "No such option" not in result.output and f"config file {missing} does not exist" in result.output
+    result = CliRunner(env={"CALLBOT_CONFIG": str(missing)}).invoke(main, command)
+    assert result.exit_code != 0 and f"config file {missing} does not exist" in result.output
+
+
+def test_calls_show_names_the_option_in_its_help():
+    result = CliRunner().invoke(main, ["calls", "show", "--help"])
+    assert result.exit_code == 0 and "--config" in result.output and "CALLBOT_CONFIG" in result.output
+
+
+# -- the calls table: one short verdict, nothing split inside a word -------------------------
+
+
+def _seed_verdicts(db: Path) -> None:
+    def fields(**kw):
+        base = dict(raw="<sip:03012345678@fritz.box>", display=None, number="+493012345678", dialled="03012345678",
+                    country=49, region="DE", type="fixed_line", description="Berlin", valid=True, withheld=False,
+                    number_source="From")
+        return CallerFields(**{**base, **kw})
+
+    screening = "number shown (+493012345678), not on any list → screening"
+    store = Store(db)
+    with store:
+        withheld = store.start_call(fields(raw='"Anonymous" <sip:anonymous@anonymous.invalid>', number=None,
+                                           dialled=None, country=None, region=None, type=None, description=None,
+                                           valid=False, withheld=True, number_source=None), None).result(5)
+        store.add_event(withheld, "decision", "withheld", "Privacy: id")
+        store.finish_call(withheld, "withheld_rejected")
+        cold = store.start_call(fields(), None).result(5)
+        store.add_event(cold, "decision", "unknown", screening)
+        store.update_call(cold, label="cold_call", label_reasons="cold_call: Angebot, Strom; against: —")
+        store.finish_call(cold, "cold_call_countered")
+        genuine = store.start_call(fields(number="+4917612345678", dialled="017612345678"), None).result(5)
+        store.add_event(genuine, "decision", "unknown", screening)
+        store.update_call(genuine, label="genuine", label_reasons="genuine: —; against: Rechnung")
+        store.finish_call(genuine, "message_taken")
+        named = store.start_call(fields(raw='"Petra Schmidt" <sip:petra.schmidt@example.com>', display="Petra Schmidt",
+                                        number=None, dialled=None, country=None, region=None, type=None,
+                                        description=None, valid=False, number_source=None), None).result(5)
+        store.add_event(named, "decision", "unknown",
+                        "caller ID shows no number, name 'Petra Schmidt', not on any list → screening")
+        store.finish_call(named, "caller_hung_up")
+
+
+def test_calls_table_shows_a_short_verdict_instead_of_the_rule(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    _seed_verdicts(tmp_path / "calls.db")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["calls", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for outcome, caller, verdict in [("withheld_rejected", "withheld", "Rufnummer unterdrückt"),
+                                     ("cold_call_countered", "+493012345678", "Werbeanruf: Angebot, Strom"),
+                                     ("message_taken", "+4917612345678", "Anliegen: Rechnung"),
+                                     ("caller_hung_up", "Petra Schmidt (no number)", "unbekannter Anrufer")]:
+        assert any(outcome in line and caller in line and verdict in line for line in lines), (outcome, result.output)
+    assert "not on any list" not in result.output and "screening" not in result.output
+    assert "number shown" not in result.output
+
+
+def test_calls_table_never_breaks_a_word_at_80_columns(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    _seed_verdicts(tmp_path / "calls.db")
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["calls", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.output.splitlines()), result.output
+    words = result.output.split()
+    for whole in ("withheld_rejected", "cold_call_countered", "message_taken", "caller_hung_up", "+493012345678",
+                  "+4917612345678", "Rufnummer", "unterdrückt", "Werbeanruf:", "Angebot,", "Strom", "Anliegen:",
+                  "Rechnung", "Petra", "Schmidt"):
+        assert whole in words, (whole, result.output)
+    assert "…" not in result.output
+
+
+def test_calls_show_gives_the_verdict_and_the_label_once(tmp_path, short_prompts):
+    config = write_config(tmp_path, short_prompts)
+    _seed_verdicts(tmp_path / "calls.db")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["calls", "show", "2", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "cold_call: Angebot, Strom; against: —" in result.output and "cold_call: cold_call" not in result.output
+    assert "Werbeanruf: Angebot, Strom" in result.output

@@ -398,3 +398,58 @@ def test_leftovers_of_an_interrupted_install_are_cleaned_up_when_old(server, tmp
     os.utime(stale, (time.time() - 3 * 86400, time.time() - 3 * 86400))
     install(spec(server, sha256=sha(GOOD)), tmp_path)
     assert not stale.exists() and fresh.exists()
+
+
+# -- no checksum known: one line with the way forward; --from FILE.zip for offline machines --------
+
+
+def test_checksum_to_expect_decides_before_anything_is_downloaded():
+    from callbot.speech.model_install import ChecksumUnknown, checksum_to_expect
+
+    with pytest.raises(ChecksumUnknown) as info:
+        checksum_to_expect("de")
+    assert isinstance(info.value, ModelError) and info.value.publisher == "alphacephei.com"
+    assert checksum_to_expect("en") == models.OFFICIAL["en"].sha256
+    assert checksum_to_expect("de", sha(GOOD).upper()) == sha(GOOD)
+    assert checksum_to_expect("de", verify=False) is None
+
+
+def test_cli_install_de_explains_the_checksum_choice_in_one_line(tmp_path):
+    models_dir = tmp_path / "models"
+    result = CliRunner().invoke(main, ["models", "install", "de", "--dir", str(models_dir)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: alphacephei.com publishes no checksum for vosk-model-small-de-0.15")
+    assert f"to install it anyway: callbot models install de --dir {models_dir} --no-verify" in lines[0]
+    assert "or pass --sha256 HEX you got from a trusted copy" in lines[0]
+    assert "Traceback" not in result.output and not models_dir.exists()  # refused before touching anything
+
+
+def test_cli_install_from_a_zip_copied_to_the_machine(tmp_path):
+    archive = tmp_path / "vosk-model-small-de-0.15.zip"
+    archive.write_bytes(GOOD2)
+    models_dir = tmp_path / "models"
+    args = ["models", "install", "de", "--from", str(archive), "--dir", str(models_dir)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and not models_dir.exists()
+    assert f"callbot models install de --from {archive} --dir {models_dir} --no-verify" in refused.stderr
+    done = CliRunner().invoke(main, args + ["--sha256", sha(GOOD2)])
+    assert done.exit_code == 0, done.output
+    assert f"sha256 {sha(GOOD2)} (verified)" in done.output
+    installed_model = models.inspect(models_dir / "vosk-model-small-de-0.15")
+    assert installed_model.looks_valid and installed_model.url == archive.resolve().as_uri()  # = --url file://…
+    again = CliRunner().invoke(main, args + ["--no-verify"])
+    assert again.exit_code == 0 and "not verified" in again.output
+
+
+def test_cli_install_from_refuses_a_missing_file_or_a_second_source(tmp_path):
+    missing = CliRunner().invoke(main, ["models", "install", "de", "--from", str(tmp_path / "nope.zip"),
+                                        "--no-verify", "--dir", str(tmp_path / "m")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    archive = tmp_path / "copy.zip"
+    archive.write_bytes(GOOD2)
+    both = CliRunner().invoke(main, ["models", "install", "de", "--from", str(archive), "--url", "http://127.0.0.1:9/x",
+                                     "--no-verify", "--dir", str(tmp_path / "m")])
+    assert both.exit_code == 2 and "give one of them" in both.output
+    assert not (tmp_path / "m").exists()

@@ -743,7 +743,7 @@ def test_cli_list(shipped, tmp_path, no_espeak, monkeypatch):
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]]
             for line in result.output.splitlines() if line.count("│") >= 5}
-    assert rows["hello"] == ["hello.wav", "1.5 s", "greet"]
+    assert rows["hello"] == ["hello.wav", "1.5 s", "calls.unknown = greet; greet"]  # the policy's use, the step
     assert rows["ask_identity"][0] == "TTS espeak-ng de" and rows["ask_identity"][2] == "ask_who, ask_who_again"
     assert rows["offer"][2] == "—"
     assert seen["path"] == shipped / "de" / "script.toml" and "hello" in seen["prompt_ids"]
@@ -754,6 +754,20 @@ def test_cli_list_without_a_script(tmp_path, short_prompts):
     result = run_cli("list", "--config", str(write_config(tmp_path, short_prompts)))
     assert result.exit_code == 0, result.output
     assert "withheld.wav" in result.output and "—" in result.output
+
+
+def test_cli_list_says_what_every_prompt_is_used_for(tmp_path, short_prompts, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    result = run_cli("list", "--config", str(write_config(tmp_path, short_prompts)))
+    assert result.exit_code == 0, result.output
+    used = {line.split("│")[1].strip(): line.split("│")[4].strip()
+            for line in result.output.splitlines() if line.count("│") >= 5}
+    assert used["withheld"] == "caller ID withheld"
+    assert used["blocked"] == "blocked caller"
+    assert used["hello"] == "calls.unknown = greet"
+    assert used["one_moment"] == "hold phrase while the words are late"
+    assert used["ask_identity"] == "ask_identity" and used["goodbye"] == "goodbye_cold_call, goodbye_message"
+    assert "—" not in used.values()
 
 
 def test_cli_render(shipped, tmp_path, no_espeak):

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import click
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from callbot.cli.common import config_option, handles_errors, local_text, open_store, out, parse_since
@@ -24,7 +26,6 @@ from callbot.errors import CallbotError
 @handles_errors
 def calls(ctx, config_path, since, outcome, number, limit, as_json) -> None:
     """Recent calls, newest first."""
-    ctx.obj = {"config_path": config_path}
     if ctx.invoked_subcommand is not None:
         return
     from callbot.outcome import OUTCOMES
@@ -41,29 +42,88 @@ def calls(ctx, config_path, since, outcome, number, limit, as_json) -> None:
     out.print(calls_table(records))
 
 
+#: The verdict column's words (German: the office reads them).
+_LABEL_WORDS = {"cold_call": "Werbeanruf", "genuine": "Anliegen", "unclear": "unklar"}
+_RULE_WORDS = {"withheld": "Rufnummer unterdrückt", "blocked": "auf der Sperrliste",
+               "allowed": "auf der Erlaubnisliste", "unknown": "unbekannter Anrufer"}
+_MAX_PHRASES = 3
+
+
+def _label_phrases(label: str, label_reasons: str | None) -> list[str]:
+    """The phrases behind a label, from ``"<label>: <cold-call evidence>; against: <genuine evidence>"``:
+    the cold-call evidence for a cold call, the evidence against it for a genuine call."""
+    head, found, against = (label_reasons or "").partition("; against: ")
+    if not found or not head.startswith(f"{label}: ") or label not in ("cold_call", "genuine"):
+        return []
+    phrases = head[len(label) + 2:] if label == "cold_call" else against
+    return [p.strip() for p in phrases.split(",") if p.strip() and p.strip() != "—"]
+
+
+def verdict(record) -> str:
+    """The caller's purpose or the call's verdict in a few words: "Werbeanruf: Angebot, Strom",
+    "Anliegen: Rechnung", "Rufnummer unterdrückt" (the full rule text is in `calls show`)."""
+    rule = record.reasons[0].partition(":")[0].strip() if record.reasons else None
+    if record.withheld or rule == "withheld":
+        return _RULE_WORDS["withheld"]
+    if record.label in _LABEL_WORDS:
+        phrases = _label_phrases(record.label, record.label_reasons)
+        if len(phrases) > _MAX_PHRASES:
+            phrases = phrases[:_MAX_PHRASES] + ["…"]
+        text = _LABEL_WORDS[record.label] + (f": {', '.join(phrases)}" if phrases else "")
+        return f"{_RULE_WORDS['blocked']}, {text}" if rule == "blocked" else text
+    return _RULE_WORDS.get(rule or "", "—")
+
+
+def caller_text(record) -> str:
+    """Who called, as the caller ID showed it: the number (with the name shown), or the name
+    marked as one when there was no number."""
+    from callbot.call.policy import sip_user_name
+
+    if record.withheld:
+        return "withheld"
+    number = record.caller_number or record.caller_dialled
+    if number:
+        return f"{number} ({record.caller_display})" if record.caller_display else number
+    name = record.caller_display or sip_user_name(record.caller_raw)
+    return f"{name} (no number)" if name else (record.caller_raw or "?")
+
+
+#: What the verdict column should get before the caller column takes more than its numbers need.
+_VERDICT_WANTS = 22
+_GAP = 2  # between two columns (SIMPLE_HEAD box, collapsed padding)
+
+
 def calls_table(records) -> Table:
-    table = Table(title="Calls", show_lines=False)
-    for column in ("id", "started", "caller", "outcome", "duration", "why"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        caller = "withheld" if r.withheld else (r.caller_number or r.caller_dialled or r.caller_raw or "?")
-        if r.caller_display and not r.withheld:
-            caller = f"{caller} ({r.caller_display})"
-        table.add_row(
-            str(r.id), local_text(r.started_at), caller, r.outcome or "in progress",
-            f"{r.duration:.1f} s" if r.duration is not None else "", "\n".join(r.reasons),
-        )
+    """The calls, one line each where the terminal allows. Values that must stay whole
+    (times, outcomes, numbers) never wrap; names and the verdict wrap at spaces only, so at
+    80 columns nothing is split inside a word (a word too long for its column ends in …)."""
+    rows = [(str(r.id), local_text(r.started_at)[:16], caller_text(r), r.outcome or "in progress",
+             f"{r.duration:.0f}" if r.duration is not None else "", verdict(r)) for r in records]
+    headers = ("id", "started", "caller", "outcome", "sec", "verdict")
+    natural = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    numbers = [len(r.caller_number or r.caller_dialled or "") for r in records if not r.withheld]
+    room = out.width - sum(natural[i] for i in (0, 1, 3, 4)) - _GAP * 5 - min(natural[5], _VERDICT_WANTS)
+    caller_width = max([len("withheld"), *numbers, min(natural[2], room)])
+    table = Table(title="Calls", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("caller", width=caller_width, overflow="ellipsis")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("sec", justify="right", no_wrap=True)
+    table.add_column("verdict", overflow="ellipsis")
+    for row in rows:
+        table.add_row(*map(escape, row))  # names come from the network: never rich markup
     return table
 
 
 @calls.command("show")
 @click.argument("call_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_context
+@config_option
 @handles_errors
-def calls_show(ctx, call_id: int, as_json: bool) -> None:
+def calls_show(call_id: int, as_json: bool, config_path: Path) -> None:
     """One call with its whole decision trail."""
-    store = open_store(ctx.obj["config_path"])
+    store = open_store(config_path)
     record = store.call(call_id)
     if record is None:
         raise CallbotError(f"no call with id {call_id}")
@@ -94,16 +154,18 @@ def calls_show(ctx, call_id: int, as_json: bool) -> None:
         ("SIP Call-ID", record.sip_call_id or "—"),
         ("person", record.person or "—"),
         ("company", record.company or "—"),
-        ("cold call?", f"{record.label}: {record.label_reasons}" if record.label else "—"),
+        ("cold call?", "—" if not record.label else record.label_reasons
+         if (record.label_reasons or "").startswith(f"{record.label}:") else f"{record.label}: {record.label_reasons}"),
+        ("verdict", verdict(record)),
     ]
     for key, value in rows:
-        info.add_row(key, value)
+        info.add_row(key, escape(value))
     out.print(info)
     trail = Table(title="What happened")
     for column in ("time", "kind", "rule", "reason"):
         trail.add_column(column, overflow="fold")
     for e in events:
-        trail.add_row(local_text(e.at), e.kind, e.rule or "", e.reason or "")
+        trail.add_row(local_text(e.at), e.kind, escape(e.rule or ""), escape(e.reason or ""))
     out.print(trail)
     if turns:
         conversation = Table(title="Conversation")
@@ -114,7 +176,8 @@ def calls_show(ctx, call_id: int, as_json: bool) -> None:
             text = t.text if t.text is not None else ("(not transcribed)" if t.speaker == "caller" else "")
             if t.confidence is not None:
                 text += f"  [conf {t.confidence:.2f}]"
-            conversation.add_row(str(t.seq), t.speaker, what or "", text, f"{t.duration:.1f}", t.recording or "")
+            conversation.add_row(str(t.seq), t.speaker, escape(what or ""), escape(text), f"{t.duration:.1f}",
+                                 escape(t.recording or ""))
         out.print(conversation)
 
 

@@ -54,10 +54,45 @@ def handles_errors(func):
 
 
 # -- options ---------------------------------------------------------------------
-config_option = click.option(
-    "--config", "-c", "config_path", default="config.toml", show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path), help="Configuration file.",
+#: The configuration file when neither --config nor CALLBOT_CONFIG names one.
+DEFAULT_CONFIG = Path("config.toml")
+#: The environment variable that names the configuration file (any --config wins over it).
+CONFIG_ENV = "CALLBOT_CONFIG"
+
+_config_click_option = click.option(
+    "--config", "-c", "config_path", default=None, envvar=CONFIG_ENV, show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Configuration file (default: {DEFAULT_CONFIG}). May stand before or after the command: "
+         f"`callbot --config F calls show 1` = `callbot calls show 1 --config F`.",
 )
+
+
+def config_in_use(ctx: click.Context) -> Path:
+    """The configuration file a command reads: the innermost ``--config`` given on the
+    command line (the command's own, then its group's, up to ``callbot --config``),
+    else ``$CALLBOT_CONFIG``, else ./config.toml."""
+    from click.core import ParameterSource
+
+    level: click.Context | None = ctx
+    while level is not None:
+        if level.get_parameter_source("config_path") is ParameterSource.COMMANDLINE:
+            return level.params["config_path"]
+        level = level.parent
+    from_env = ctx.params.get("config_path")
+    return Path(from_env) if from_env else DEFAULT_CONFIG
+
+
+def config_option(func):
+    """``--config PATH`` (``-c``, env CALLBOT_CONFIG) on a command or group; the command
+    receives ``config_path`` = :func:`config_in_use`, so the option works wherever it is
+    typed. Put it on every command that reads the configuration (and on their groups)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        kwargs["config_path"] = config_in_use(click.get_current_context())
+        return func(*args, **kwargs)
+
+    return _config_click_option(wrapper)
 
 
 def setup_logging(level: str) -> None:

@@ -40,6 +40,15 @@ def _prompt_usage(lang_dir: Path, prompt_ids: list[str]) -> dict[str, list[str]]
         return None
 
 
+def _prompt_uses(prompt_id: str, steps: list[str]) -> str:
+    """What a prompt is used for: when the bot's policy plays it, and the script steps that say it."""
+    from callbot.call.policy import PROMPT_USES
+    from callbot.call.screening import HOLD_PROMPT
+
+    uses = {**PROMPT_USES, HOLD_PROMPT: "hold phrase while the words are late"}
+    return "; ".join(filter(None, (uses.get(prompt_id), ", ".join(steps)))) or "—"
+
+
 def _prompt_source(prompt) -> str:
     return prompt.source.name if prompt.kind == "recording" else f"TTS {prompt.tts}"
 
@@ -50,7 +59,8 @@ def _print_prompt_problems(problems) -> None:
 
 
 @click.group("prompts")
-def prompts_group() -> None:
+@config_option
+def prompts_group(config_path: Path) -> None:
     """The announcements callers hear: list, render (build the cache) and export."""
 
 
@@ -58,24 +68,24 @@ def prompts_group() -> None:
 @config_option
 @handles_errors
 def prompts_list(config_path: Path) -> None:
-    """Each prompt: where its audio comes from, how long it is, which script steps use it."""
+    """Each prompt: where its audio comes from, how long it is, what it is used for (when the
+    bot plays it by itself, and which script steps say it)."""
     from rich.markup import escape
 
     config, report = _prompt_report(config_path)
     lang_dir = Path(config.prompts.dir) / report.language
     ids = sorted(set(report.prompts) | {p.prompt_id for p in report.problems if p.prompt_id})
-    usage = _prompt_usage(lang_dir, sorted(report.prompts))
+    usage = _prompt_usage(lang_dir, sorted(report.prompts)) or {}
     table = Table(title=f"Prompts in {lang_dir}")
-    for column in ("id", "source", "duration", "used by"):
+    for column in ("id", "source", "duration", "used for"):
         table.add_column(column, overflow="fold")
     for prompt_id in ids:
         prompt = report.prompts.get(prompt_id)
-        used = ", ".join(usage.get(prompt_id, [])) if usage is not None else ""
+        used = escape(_prompt_uses(prompt_id, usage.get(prompt_id, [])))
         if prompt is None:
-            table.add_row(escape(prompt_id), "[red]problem[/] (see below)", "", escape(used or "—"))
+            table.add_row(escape(prompt_id), "[red]problem[/] (see below)", "", used)
         else:
-            table.add_row(escape(prompt_id), escape(_prompt_source(prompt)), f"{prompt.duration:.1f} s",
-                          escape(used or "—"))
+            table.add_row(escape(prompt_id), escape(_prompt_source(prompt)), f"{prompt.duration:.1f} s", used)
     out.print(table)
     if report.problems:
         err.print(f"[bold red]{len(report.problems)} problem(s):[/]", highlight=False)

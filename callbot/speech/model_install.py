@@ -12,8 +12,9 @@ installed model of the same name untouched.
 
 Checksums: alphacephei.com publishes no checksums for its model zips. A spec's
 ``sha256`` is pinned only when it is known; for a model without one,
-:func:`install` refuses to download unless the caller passes a checksum or
-explicitly turns verification off, and it always records the sha256 of what it
+:func:`install` refuses to download (:class:`ChecksumUnknown`; :func:`checksum_to_expect`
+tells up front) unless the caller passes a checksum or explicitly turns
+verification off, and it always records the sha256 of what it
 installed (see :attr:`callbot.speech.models.InstalledModel.sha256`) so it can be compared and pinned.
 """
 
@@ -43,6 +44,35 @@ from callbot.speech.models import INSTALL_INFO_FILE, OFFICIAL, ModelSpec, layout
 
 _CHUNK = 64 * 1024
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class ChecksumUnknown(ModelError):
+    """No checksum is known for a model and none was given: installing it needs a checksum
+    from a trusted copy or an explicit decision to install it unverified."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.publisher = urllib.parse.urlsplit(spec.url).hostname or spec.url
+        super().__init__(
+            f"no checksum is known for {spec.name}: its publisher ({self.publisher}) does not list one. Pass the "
+            f"zip's sha256 (--sha256 HEX, e.g. from a copy you already trust) to have it verified, or --no-verify "
+            f"to install it unverified; the sha256 of what was downloaded is printed and recorded either way"
+        )
+
+
+def checksum_to_expect(spec_or_key: ModelSpec | str, sha256: str | None = None, verify: bool = True) -> str | None:
+    """The sha256 an install of this model will insist on: ``sha256`` if given, else the spec's;
+    None with ``verify=False``. Raises :class:`ChecksumUnknown` when there is none to verify
+    against, and :class:`ModelError` for a malformed checksum — before anything is downloaded."""
+    spec = _resolve_spec(spec_or_key)
+    expected = _normalise_sha256(sha256, "the checksum") if sha256 else spec.sha256
+    if expected:
+        expected = _normalise_sha256(expected, f"the checksum of {spec.name}")
+    if not verify:
+        return None
+    if expected is None:
+        raise ChecksumUnknown(spec)
+    return expected
 
 
 def _resolve_spec(spec_or_key: ModelSpec | str) -> ModelSpec:
@@ -261,17 +291,7 @@ def install(
     spec = _resolve_spec(spec_or_key)
     models_dir = Path(models_dir)
     source = _as_url(url or spec.url)
-    expected = _normalise_sha256(sha256, "the checksum") if sha256 else spec.sha256
-    if expected:
-        expected = _normalise_sha256(expected, f"the checksum of {spec.name}")
-    if not verify:
-        expected = None
-    elif expected is None:
-        raise ModelError(
-            f"no checksum is known for {spec.name}: its publisher does not list one. Pass the zip's sha256 "
-            f"(--sha256 HEX, e.g. from a copy you already trust) to have it verified, or --no-verify to install "
-            f"it unverified; the sha256 of what was downloaded is printed and recorded either way"
-        )
+    expected = checksum_to_expect(spec, sha256, verify)
     _check_models_dir(models_dir)
     target = models_dir / spec.name
     _remove_stale_scratch(models_dir, spec.name)
