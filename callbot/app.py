@@ -63,7 +63,7 @@ def script_path(config: Config) -> Path:
 
 def bundled_speech() -> bytes:
     """A few seconds of real speech shipped with callbot (the demo caller's), to time the recognizer."""
-    return b"".join(decode_file(path) for path in sorted(DEMO_AUDIO.glob("*-de.wav")))
+    return b"".join(decode_file(DEMO_AUDIO / name) for name in ("identity-de.wav", "purpose-de.wav"))
 
 
 def load_recognizer(config: Config) -> Recognizer | None:

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("python -m callbot", ("__main__",)),
     ("entry points", ("cli",)),
     ("front ends and the runtime", ("web", "app")),
+    ("start-up checks (what `run` refuses = what `check` reports)", ("preflight",)),
     ("configuration (fills each component's settings)", ("config",)),
     ("the call", ("call",)),
     ("domain", ("script", "privacy", "prompts", "contacts")),
@@ -33,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", ("outcome", "times", "errors")),
 ]
 #: The one place a front end may start the runtime: `callbot run` / `callbot demo`.
-RUNTIME_STARTERS = ("callbot.cli.run",)
+RUNTIME_STARTERS = ("callbot.cli.run", "callbot.cli.demo")
 #: Third-party libraries that must stay behind one adapter (module prefix -> allowed importers).
 ADAPTER_ONLY = {
     "rfcvoip": ("callbot.telephony",),

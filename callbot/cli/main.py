@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import click
 
-from callbot.cli import calls, lists, models, privacy, prompts, run, web
+from callbot.cli import calls, demo, lists, models, privacy, prompts, run, service, web
+from callbot.cli.common import config_option
 
 
 @click.group()
 @click.version_option(package_name="callbot")
-def main() -> None:
-    """callbot — answers the office phone and screens callers."""
+@config_option
+def main(config_path) -> None:
+    """callbot — answers the office phone and screens callers.
+
+    --config FILE (or the environment variable CALLBOT_CONFIG) may be given here,
+    after the command group or after the command; the one nearest the command wins.
+    """
 
 
 for command in (
-    run.run, run.check, run.demo,
+    run.run, run.check, demo.demo,
     calls.calls, calls.leads,
     lists.allow, lists.block, lists.unblock, lists.lists_command, lists.suggest, lists.import_contacts,
     privacy.prune, privacy.forget, privacy.export,
@@ -24,6 +30,8 @@ for command in (
     prompts.prompts_group,
 ):
     main.add_command(command)
+
+main.add_command(service.install_service)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,9 @@
 Plain UDP sockets, no SIP library: it sends one INVITE straight to the bot,
 ACKs the answer, receives the bot's RTP (PCMU/PCMA), sends silence RTP back
 like a real phone, answers the bot's BYE, or hangs up itself after
-``hangup_after`` seconds. Enough for ``callbot demo``; not a general UA.
+``hangup_after`` seconds. It can speak: ``answers`` (recordings) are said one by
+one, each once the bot has finished a prompt, like a polite caller. Enough for
+``callbot demo``; not a general UA.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class CallReport:
     rtp_times: list[float] = field(default_factory=list)   # arrival of each RTP packet
     audio: bytearray = field(default_factory=bytearray)     # decoded PCM16 8 kHz
     responses: list[str] = field(default_factory=list)      # status lines seen
+    answers_spoken: int = 0             # how many of ``answers`` the caller started to say
 
     @property
     def answer_latency(self) -> float | None:
@@ -287,6 +290,7 @@ def _media_loop(
         now = time.monotonic()
         if pending and not frames and bot_talked and now - bot_quiet_since >= ANSWER_AFTER_SILENCE:
             frames = pending.pop(0)
+            report.answers_spoken += 1
             bot_talked = False
         if send and now >= next_send:
             payload = frames.pop(0) if frames else silence
