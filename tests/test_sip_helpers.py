@@ -57,3 +57,49 @@ def test_backoff_doubles_up_to_a_cap():
     assert delays[:4] == [1, 2, 4, 8]
     assert max(delays) == REGISTER_BACKOFF_MAX
     assert delays == sorted(delays)
+
+
+def test_the_bots_own_name_replaces_the_librarys_user_agent():
+    from callbot.telephony.routes import with_user_agent
+
+    request = b"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\nUser-Agent: rfcvoip 2.10.3\r\nContent-Length: 0\r\n\r\n"
+    out = with_user_agent(request, "Praxis Bot")
+    assert b"rfcvoip" not in out and b"\r\nUser-Agent: Praxis Bot\r\n" in out and out.endswith(b"\r\n\r\n")
+    response = b"SIP/2.0 200 OK\r\nUser-Agent: rfcvoip 2.10.3\r\nContent-Length: 3\r\n\r\nabc"
+    out = with_user_agent(response, "callbot")
+    assert out == b"SIP/2.0 200 OK\r\nServer: callbot\r\nContent-Length: 3\r\n\r\nabc"  # a response names a Server
+    assert b"User-Agent" not in with_user_agent(request, "") and b"Server" not in with_user_agent(response, "")
+    assert with_user_agent(request, "a\r\nEvil: 1").count(b"\r\nEvil") == 0  # no header injection
+    sdp = b"v=0\r\no=rfcvoip 12 14 IN IP4 127.0.0.1\r\ns=rfcvoip 2.10.3\r\nc=IN IP4 127.0.0.1\r\n"
+    offer = b"SIP/2.0 200 OK\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % len(sdp) + sdp
+    out = with_user_agent(offer, "callbot")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert b"rfcvoip" not in out and b"o=- 12 14 IN IP4" in body and b"\r\ns=-\r\n" in body
+    assert b"Content-Length: %d" % len(body) in head
+
+
+def test_a_real_answer_from_the_bot_carries_the_configured_name(tmp_path, short_prompts):
+    import socket as socketlib
+    import uuid
+
+    from dataclasses import replace
+
+    from tests.conftest import loopback_config, running_bot
+
+    config = loopback_config(tmp_path, short_prompts)
+    config = replace(config, sip=replace(config.sip, user_agent="Kanzlei Telefonassistent"))
+    with running_bot(config), socketlib.socket(socketlib.AF_INET, socketlib.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        probe.settimeout(5)
+        port = probe.getsockname()[1]
+        call_id = uuid.uuid4().hex
+        probe.sendto((f"OPTIONS sip:callbot@127.0.0.1:{config.sip.local_port} SIP/2.0\r\n"
+                      f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id[:10]};rport\r\n"
+                      f"From: <sip:probe@127.0.0.1:{port}>;tag=1\r\nTo: <sip:callbot@127.0.0.1>\r\n"
+                      f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                      f"Contact: <sip:probe@127.0.0.1:{port}>\r\nContent-Length: 0\r\n\r\n").encode(),
+                     ("127.0.0.1", config.sip.local_port))
+        answer = probe.recv(65535)
+    assert answer.startswith(b"SIP/2.0 ")
+    assert b"\r\nServer: Kanzlei Telefonassistent\r\n" in answer
+    assert b"rfcvoip" not in answer.lower()

@@ -21,7 +21,7 @@ from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
 from rfcvoip.util import acquired_lock_and_unblocked_socket
 
-from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip
+from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
 
 __all__ = ["SIP", "CallState", "InvalidStateError", "Phone", "PhoneStatus", "SupervisedSIPClient", "Transfer",
            "VoIPCall"]
@@ -63,6 +63,8 @@ class SupervisedSIPClient(SIP.SIPClient):
     """rfcvoip's SIP client with registration taken over by :class:`Registrar`."""
 
     last_register_response: "SIP.SIPMessage | None" = None
+    #: sip.user_agent: written into every request (User-Agent) and response (Server); "" = none.
+    user_agent: str = "callbot"
     _transfers: "dict[str, Transfer] | None" = None
 
     # WORKAROUND rfcvoip sends no REFER (it answers one with 501): callbot's
@@ -162,6 +164,13 @@ class SupervisedSIPClient(SIP.SIPClient):
         routes = record_routes(request.raw)
         hop = route_hop(routes[0]) if routes else None
         return hop or super().dialog_target(request)
+
+    # WORKAROUND SIP.py:2194, 2475, 3084, 3497 …: every message carries
+    # "User-Agent: rfcvoip <version>" whatever the application says (sip.user_agent
+    # was ignored, and a scanner read the library and its version). All sending
+    # goes through send_raw(): put the configured name there instead.
+    def send_raw(self, data: bytes, target=None) -> None:
+        super().send_raw(with_user_agent(data, self.user_agent), target)
 
     # WORKAROUND SIP.py:3108-3111: start() runs the receive loop only after a
     # 1 s sleep, so an INVITE in the first second after start waits (and the

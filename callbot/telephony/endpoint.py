@@ -62,6 +62,7 @@ class SipEndpoint:
             audio_bit_depth=16,
             audio_output_mode="buffered",
         )
+        self._phone.sip.user_agent = s.user_agent
         try:
             self._phone.start()
         except Exception as exc:

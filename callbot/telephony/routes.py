@@ -1,4 +1,5 @@
-"""Rewriting SIP messages for the library and the route set: ``tel:`` URIs, Record-Route (pure).
+"""Rewriting SIP messages for the library and the route set: ``tel:`` URIs, Record-Route,
+the User-Agent/Server header (pure).
 
 RFC 3261 §12.1.1: a UAS copies Record-Route into its 18x/2xx and sends in-dialog
 requests along the route set; :func:`tel_to_sip` lets rfcvoip's parser accept a
@@ -61,3 +62,33 @@ def insert_after_via(message: str, lines: list[str]) -> str:
             at = index + 1
     headers[at:at] = lines
     return "\r\n".join(headers) + sep + body
+
+
+_AGENT_LINE = re.compile(rb"\r\n(?:User-Agent|Server)[ \t]*:[^\r\n]*", re.IGNORECASE)
+
+
+_SDP_ORIGIN = re.compile(rb"^o=rfcvoip ", re.MULTILINE)
+_SDP_SESSION = re.compile(rb"^s=rfcvoip[^\r\n]*", re.MULTILINE)
+_CONTENT_LENGTH = re.compile(rb"\r\n(?:Content-Length|l)[ \t]*:[ \t]*\d+", re.IGNORECASE)
+
+
+def with_user_agent(message: bytes, agent: str) -> bytes:
+    """``message`` with the bot's own product name: ``User-Agent`` on a request, ``Server`` on a
+    response (RFC 3261 §20.35, §20.41), none at all when ``agent`` is empty (give scanners nothing).
+
+    The library writes ``User-Agent: rfcvoip <version>`` into everything it sends, and
+    ``o=rfcvoip …`` / ``s=rfcvoip <version>`` into its SDP: those become ``-`` (RFC 4566 §5.2, §5.3)
+    and Content-Length follows the shorter body."""
+    head, sep, body = message.partition(b"\r\n\r\n")
+    if body:
+        slim = _SDP_SESSION.sub(b"s=-", _SDP_ORIGIN.sub(b"o=- ", body))
+        if slim != body:
+            body = slim
+            head = _CONTENT_LENGTH.sub(b"\r\nContent-Length: " + str(len(body)).encode(), head)
+    head = _AGENT_LINE.sub(b"", head)
+    if agent:
+        name = b"Server" if head.startswith(b"SIP/") else b"User-Agent"
+        value = " ".join(agent.split()).encode("utf-8")
+        start, nl, rest = head.partition(b"\r\n")
+        head = start + b"\r\n" + name + b": " + value + (nl + rest if rest else b"")
+    return head + sep + body
