@@ -205,7 +205,7 @@ def _prompts(config: Config, given: PromptLibrary | None) -> tuple[PromptLibrary
 
 def _script(config: Config, prompts: PromptLibrary) -> tuple[Script | None, list[Finding]]:
     calls = config.calls
-    if calls.unknown != "screen" and calls.blocked != "counter_offer":
+    if not calls.uses_script:
         return None, [Finding(OK, "script", f'not used (calls.unknown = "{calls.unknown}", '
                                             f'calls.blocked = "{calls.blocked}")')]
     path = script_path(config.prompts.dir, config.prompts.language)

@@ -40,8 +40,7 @@ log = logging.getLogger("callbot.call")
 RING_POLL = 0.02
 def required_prompts(calls: CallSettings) -> tuple[str, ...]:
     """The prompts the bot needs before it takes calls (the script's own are checked with the script)."""
-    screening = calls.unknown == "screen" or calls.blocked == "counter_offer"
-    return policy.POLICY_PROMPTS + (SCREENING_PROMPTS if screening else ())
+    return policy.POLICY_PROMPTS + (SCREENING_PROMPTS if calls.uses_script else ())
 
 
 @dataclass(frozen=True)

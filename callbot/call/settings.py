@@ -29,6 +29,11 @@ class CallSettings:
     blocked: str = "announce"  # blocked callers: "announce" (prompt `blocked`, hang up) or "counter_offer"
     counter_offer_step: str = "ask_website"  # the script step where the counter-offer starts
 
+    @property
+    def uses_script(self) -> bool:
+        """Whether any caller reaches the owner's script (screening, or the counter-offer)."""
+        return self.unknown == "screen" or self.blocked == "counter_offer"
+
 
 @dataclass(frozen=True)
 class HandoffSettings:
