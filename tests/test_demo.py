@@ -207,3 +207,14 @@ def test_with_a_speech_model_installed_the_demo_transcribes_for_real(tmp_path):
     assert isinstance(demo_recognizer(model, "de"), DemoRecognizer)   # no model: the known words
     model.mkdir(parents=True)
     assert demo_recognizer(model, "de") is None                       # the bot loads the model itself
+
+
+def test_the_demos_sip_port_never_lands_in_its_rtp_range():
+    """The kernel's ephemeral ports (32768-60999) overlap the demo's RTP range: a SIP port picked
+    there made the demo's own config invalid (sip.local_port inside the RTP range)."""
+    import socket
+
+    from callbot.cli.demo import free_port
+
+    avoid = range(32768, 50000)
+    assert all(free_port(socket.SOCK_DGRAM, avoid=avoid) not in avoid for _ in range(200))

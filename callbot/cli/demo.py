@@ -104,7 +104,7 @@ def demo(language: str, folder: Path) -> None:
     prepare_folder(folder)
     model = (Path.cwd() / "data" / "models" / DEFAULT_MODELS[language]).resolve()
     password = secrets.token_urlsafe(12)
-    port = free_port(socket.SOCK_DGRAM)
+    port = free_port(socket.SOCK_DGRAM, avoid=range(RTP_PORTS[0], RTP_PORTS[1] + 1))
     web_port = free_port(socket.SOCK_STREAM, WEB_PORT)
     config_path = write_config(folder, language=language, sip_port=port, web_port=web_port, model=model,
                                password_hash=hash_password(password))
@@ -188,16 +188,18 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def free_port(kind: int, preferred: int = 0) -> int:
-    """A free loopback port of ``kind`` (SOCK_DGRAM/SOCK_STREAM): ``preferred`` when free, else any."""
-    for port in (preferred, 0) if preferred else (0,):
+def free_port(kind: int, preferred: int = 0, avoid: range = range(0)) -> int:
+    """A free loopback port of ``kind`` (SOCK_DGRAM/SOCK_STREAM): ``preferred`` when free, else any
+    outside ``avoid`` (the kernel's ephemeral ports overlap the demo's RTP range)."""
+    for port in [preferred] * bool(preferred) + [0] * 100:
         with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return s.getsockname()[1]
-    raise click.ClickException("no free port on 127.0.0.1")  # pragma: no cover - bind to port 0 never fails
+            if s.getsockname()[1] not in avoid:
+                return s.getsockname()[1]
+    raise click.ClickException("no free port on 127.0.0.1")  # pragma: no cover
 
 
 def bundled_prompts_dir() -> Path:
