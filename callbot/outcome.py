@@ -22,6 +22,9 @@ class Outcome(str, Enum):
     HANDED_OFF = "handed_off"                    # allowed/known: left ringing for a person (not answered)
     TRANSFERRED = "transferred"                  # handed to a person by SIP REFER
     REJECTED = "rejected"                        # allowed/known: refused with a final status (handoff.mode = reject)
+    REFUSED = "refused"                          # the bot could not take the INVITE (no common codec, no SDP,
+                                                 # no free RTP port, over sip.max_calls); the trail says which
+    STOPPED = "stopped"                          # the bot was stopped in order while the call was up (BYE sent)
 
     def __str__(self) -> str:
         return self.value

@@ -202,7 +202,7 @@ def test_outcome_constants():
     assert OUTCOMES == {
         "withheld_rejected", "cancelled", "answered", "caller_hung_up", "error",
         "interrupted", "timeout", "cold_call_countered", "message_taken", "no_response",
-        "blocked", "handed_off", "transferred", "rejected",
+        "blocked", "handed_off", "transferred", "rejected", "refused", "stopped",
     }
     assert Outcome.ANSWERED == "answered" and Outcome.INTERRUPTED == "interrupted"
 
