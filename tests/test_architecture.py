@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("domain rules", ("text", "lists")),
     ("adapters", ("telephony", "speech", "store")),
     ("records", ("records", "numbers", "audio", "passwords")),
-    ("leaves", ("outcome", "times", "errors")),
+    ("leaves", ("outcome", "times", "errors", "botstatus")),
 ]
 #: The one place a front end may start the runtime: `callbot run` / `callbot demo`.
 RUNTIME_STARTERS = ("callbot.cli.run", "callbot.cli.demo")

@@ -32,6 +32,7 @@ from callbot.outcome import Outcome
 from callbot.records import ListEntry
 from callbot.script.model import CallContext, Script
 from callbot.store.store import Store
+from callbot.telephony.message import parse_headers
 from callbot.telephony.settings import SipSettings
 
 log = logging.getLogger("callbot.call")
@@ -93,8 +94,21 @@ class CallHandler:
             if call.active or call.ringing:
                 call.hangup()
         finally:
+            if call.ended_by == "stop":  # the bot is stopping: whatever the step, say so
+                calllog.event("hangup", "stop", "the bot was stopped while the call was up; it ended the call")
+                outcome = Outcome.STOPPED
             calllog.finish(outcome)
         return outcome
+
+    def refused(self, raw_invite: bytes, status: int, reason: str) -> None:
+        """The row of an INVITE the SIP endpoint refused before ringing (no common codec, no SDP,
+        no free RTP port, over sip.max_calls). Runs on the receive thread: only queues writes."""
+        caller = identify_raw(raw_invite, self.phone.default_region)
+        call_id = next((v for k, v in parse_headers(raw_invite.decode("utf-8", errors="replace"))
+                        if k == "Call-ID"), "")
+        calllog = CallLog.open(self.store, caller, call_id, self.calls.keep_withheld_evidence)
+        calllog.event("sip", "refuse", f"{status} sent before ringing: {reason}")
+        calllog.finish(Outcome.REFUSED)
 
     def _listed(self, caller: Caller) -> policy.Listed | None:
         """The caller's allow/block entry, if any (withheld callers are never looked up)."""

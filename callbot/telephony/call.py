@@ -182,6 +182,7 @@ class IncomingCall:
             client.parse_packet = parse_packet
 
     def _expire(self, reason: str) -> None:
+        """The bot ends the call for ``reason`` (watchdog: rtp_timeout, max_duration; stop)."""
         with self._lock:
             if self._call.state == CallState.ANSWERED:
                 self._ended_by = reason
@@ -189,3 +190,6 @@ class IncomingCall:
                     self._call.hangup()
                 except InvalidStateError:
                     pass
+            elif self._call.state == CallState.RINGING:
+                self._ended_by = reason
+                self._endpoint._send_final_response(self._call, 480)

@@ -21,6 +21,7 @@ from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
 from rfcvoip.util import acquired_lock_and_unblocked_socket
 
+from callbot.telephony.offer import filter_offer, with_disabled_streams
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
 
 __all__ = ["SIP", "CallState", "InvalidStateError", "Phone", "PhoneStatus", "SupervisedSIPClient", "Transfer",
@@ -33,6 +34,9 @@ _lib_log = logging.getLogger("callbot.telephony.rfcvoip")
 REGISTER_TRANSACTION_TIMEOUT = 4.0
 #: The receive loop's longest wait in select() before it looks at the stop flag again (seconds).
 RECV_WAIT = 0.05
+#: RFC 3261 timer T1: the first retransmission interval of a request over UDP (seconds).
+T1 = 0.5
+_CONTENT_LENGTH_LINE = re.compile(rb"\r\n(?:Content-Length|l)[ \t]*:[ \t]*\d+", re.IGNORECASE)
 
 
 # WORKAROUND rfcvoip/__init__.py:30-34: ``debug()`` prints to stdout even with
@@ -89,8 +93,28 @@ class SupervisedSIPClient(SIP.SIPClient):
         self.send_raw("\r\n".join(lines).encode("utf8"), self.dialog_target(request))
         return transfer
 
+    #: Judges new requests before the library sees them (set by the endpoint; see gatekeeper.py).
+    gatekeeper = None
+    _pings: "dict[str, list] | None" = None
+
     def parse_message(self, message) -> None:
-        transfer = (self._transfers or {}).get(str(message.headers.get("Call-ID", "")))
+        call_id = str(message.headers.get("Call-ID", ""))
+        if message.type == SIP.SIPMessageType.RESPONSE:
+            ping = (self._pings or {}).get(call_id)
+            if ping is not None:
+                if int(message.status) >= 200:
+                    ping[1] = int(message.status)
+                    ping[0].set()
+                return
+            if not self._expects_response(message, call_id):
+                # WORKAROUND VoIP.py:2160-2173: a 200 OK to no transaction of ours was ACKed
+                # to whatever Contact it named (a reflection vector). Drop it.
+                log.debug("dropped a response that matches no request of the bot: %s", message.heading)
+                return
+        elif self.gatekeeper is not None and self.gatekeeper.handle(
+                self, message, getattr(message, "source_address", None)):
+            return
+        transfer = (self._transfers or {}).get(call_id)
         if transfer is not None:
             cseq = message.headers.get("CSeq", {})
             method = cseq.get("method") if isinstance(cseq, dict) else None
@@ -110,6 +134,44 @@ class SupervisedSIPClient(SIP.SIPClient):
                         transfer.done.set()
                 return
         super().parse_message(message)
+
+    def _expects_response(self, message, call_id: str) -> bool:
+        """Is this response for a request the bot sent (REGISTER, REFER, BYE, OPTIONS …)?"""
+        cseq = message.headers.get("CSeq", {})
+        method = cseq.get("method") if isinstance(cseq, dict) else None
+        if method == "INVITE":
+            return False  # the bot never sends INVITE; the demo caller has its own sockets
+        if call_id in (self._transfers or {}):
+            return True
+        phone = getattr(self, "phone", None)
+        has_call = getattr(phone, "has_call_id", None)
+        return method in ("REGISTER", "OPTIONS", "SUBSCRIBE", "NOTIFY") or bool(has_call and has_call(call_id))
+
+    def ping(self, target: tuple[str, int], uri: str | None = None, timeout: float = 4.0) -> int | None:
+        """One OPTIONS to ``target`` (retransmitted at T1, 2·T1, … over UDP); its final status, or
+        None when nothing answered within ``timeout``. Holds no lock: the receive loop takes the
+        answer (parse_message), so calls go on while the bot waits."""
+        call_id = self.gen_call_id()
+        if uri is None:
+            uri = f"sip:{target[0]}:{target[1]}" if ":" not in target[0] else f"sip:[{target[0]}]:{target[1]}"
+        request = self._build_options_request(uri, call_id=call_id, local_tag=self.gen_tag(),
+                                              branch=self.gen_branch()).encode("utf8")
+        waiter = [threading.Event(), None]
+        if self._pings is None:
+            self._pings = {}
+        self._pings[call_id] = waiter
+        try:
+            deadline = time.monotonic() + timeout
+            interval = T1
+            while True:
+                self.send_raw(request, target)
+                left = deadline - time.monotonic()
+                if left <= 0 or waiter[0].wait(min(interval, left)):
+                    break
+                interval = min(interval * 2, 4.0)
+            return waiter[1]
+        finally:
+            self._pings.pop(call_id, None)
 
     def forget_transfer(self, call_id: str) -> None:
         if self._transfers:
@@ -154,7 +216,14 @@ class SupervisedSIPClient(SIP.SIPClient):
 
     def gen_answer(self, request, *args, **kwargs):
         routes = [f"Record-Route: {r}" for r in record_routes(request.raw)]
-        return insert_after_via(super().gen_answer(request, *args, **kwargs), routes)
+        answer = insert_after_via(super().gen_answer(request, *args, **kwargs), routes)
+        disabled = getattr(request, "disabled_streams", ())
+        if disabled:
+            head, _, body = answer.partition("\r\n\r\n")
+            body = with_disabled_streams(body, disabled)
+            head = re.sub(r"(?im)^Content-Length:.*$", f"Content-Length: {len(body.encode('utf8'))}", head)
+            answer = head + "\r\n\r\n" + body
+        return answer
 
     def gen_bye(self, request):
         routes = [f"Route: {r}" for r in record_routes(request.raw)]
@@ -212,15 +281,30 @@ class SupervisedSIPClient(SIP.SIPClient):
         except Exception as exc:
             log.warning("dropped an unprocessable SIP message: %s: %s", type(exc).__name__, exc)
 
+    # WORKAROUND VoIP.py:1913-1947, 954-1006: the library answers any codec it has a module
+    # for — Opus when libopus is installed (garbled both ways: a 48 kHz clock handled as 8 kHz),
+    # its untested wideband G.711 variants — and refuses audio+video offers. The library sees
+    # the offer cut down to PCMA/PCMU (+ telephone-event) in the caller's order and no other
+    # m= section; gen_answer() puts the refused sections back with port 0 (offer.py).
     def _message_from_raw(self, raw: bytes):
+        seen = raw
+        disabled = ()
+        if raw[:7].upper() == b"INVITE ":
+            head, sep, body = raw.partition(b"\r\n\r\n")
+            if body.strip():
+                filtered = filter_offer(body)
+                if filtered.body != body:
+                    head = _CONTENT_LENGTH_LINE.sub(b"\r\nContent-Length: " + str(len(filtered.body)).encode(), head)
+                    seen, disabled = head + sep + filtered.body, filtered.disabled
         try:
-            message = super()._message_from_raw(raw)
+            message = super()._message_from_raw(seen)
         except SIP.SIPParseError:
-            fixed = tel_to_sip(raw)
-            if fixed == raw:
+            fixed = tel_to_sip(seen)
+            if fixed == seen:
                 raise
             message = super()._message_from_raw(fixed)
         message.raw = raw  # callbot reads the caller from the original bytes
+        message.disabled_streams = disabled
         return message
 
 

@@ -17,6 +17,8 @@ from typing import Callable
 from callbot.errors import SipError
 from callbot.telephony.call import IncomingCall
 from callbot.telephony.client import SIP, CallState, Phone, VoIPCall
+from callbot.telephony.gate import TrustedSources
+from callbot.telephony.gatekeeper import Gatekeeper, OnRefused
 from callbot.telephony.registration import Registrar, RegistrationState
 from callbot.telephony.settings import SipSettings
 
@@ -33,9 +35,16 @@ class SipEndpoint:
     that is still ringing; the application answers, rejects or waits.
     """
 
-    def __init__(self, settings: SipSettings, on_call: Callable[[IncomingCall], None]):
+    def __init__(self, settings: SipSettings, on_call: Callable[[IncomingCall], None],
+                 on_refused: OnRefused | None = None,
+                 on_registration: Callable[[RegistrationState], None] | None = None):
         self.settings = settings
         self._on_call = on_call
+        self._on_refused = on_refused
+        self._on_registration = on_registration
+        self.gatekeeper: Gatekeeper | None = None
+        self._handlers: set[threading.Thread] = set()
+        self._stopping = False
         self._phone: Phone | None = None
         self._registrar: Registrar | None = None
         self._watched: dict[str, IncomingCall] = {}
@@ -63,6 +72,10 @@ class SipEndpoint:
             audio_output_mode="buffered",
         )
         self._phone.sip.user_agent = s.user_agent
+        self.gatekeeper = Gatekeeper(
+            self.trusted_sources(), max_calls=s.max_calls, invite_rate=s.invite_rate,
+            calls_up=self.calls_up, ports_free=self._ports_free, on_refused=self._on_refused)
+        self._phone.sip.gatekeeper = self.gatekeeper
         try:
             self._phone.start()
         except Exception as exc:
@@ -70,9 +83,59 @@ class SipEndpoint:
         self._watchdog = threading.Thread(target=self._watch_loop, name="callbot-watchdog", daemon=True)
         self._watchdog.start()
         if s.register:
-            self._registrar = Registrar(self._phone, s)
+            self._registrar = Registrar(self._phone, s, on_change=self._on_registration)
             self._registrar.start()
-        log.info("SIP endpoint listening on %s:%s (register=%s)", s.local_ip, s.local_port, s.register)
+        log.info("SIP endpoint listening on %s:%s (register=%s); new calls accepted from %s",
+                 s.local_ip, s.local_port, s.register, self.gatekeeper.trusted.describe())
+
+    def trusted_sources(self) -> TrustedSources:
+        """Where new INVITEs may come from (gate.py): the resolved sip.server (and its port when
+        registered) plus sip.trusted_sources."""
+        s = self.settings
+        addresses: list[str] = []
+        if s.server:
+            try:
+                infos = socket.getaddrinfo(s.server, s.port, type=socket.SOCK_DGRAM)
+                addresses = sorted({info[4][0] for info in infos})
+            except OSError as exc:
+                log.warning("cannot resolve sip.server %r (%s): only sip.trusted_sources may ring the bot",
+                            s.server, exc)
+        return TrustedSources.for_settings(s.register, addresses, s.port, s.trusted_sources)
+
+    def calls_up(self) -> int:
+        """Calls ringing or up (the library's call table)."""
+        phone = self._phone
+        if phone is None:
+            return 0
+        return sum(1 for c in phone._calls_snapshot() if c.state != CallState.ENDED)
+
+    def _ports_free(self) -> bool:
+        phone = self._phone
+        if phone is None:
+            return False
+        with phone.portsLock:
+            if phone._available_contiguous_port_starts_locked(1):
+                return True
+        phone.release_ports()  # ports of calls that ended without releasing them
+        with phone.portsLock:
+            return bool(phone._available_contiguous_port_starts_locked(1))
+
+    def end_calls(self, timeout: float) -> int:
+        """Stop taking calls, end every call that is up (ended_by "stop": the handler logs the
+        outcome ``stopped``) and wait up to ``timeout`` for their handlers to finish their rows.
+        Returns how many calls were ended."""
+        self._stopping = True
+        with self._watch_lock:
+            calls = [c for c in self._watched.values() if c.active or c.ringing]
+        for call in calls:
+            call._expire("stop")
+        deadline = time.monotonic() + timeout
+        for thread in list(self._handlers):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        left = [t for t in self._handlers if t.is_alive()]
+        if left:
+            log.warning("%d call handler(s) still busy after %.0fs", len(left), timeout)
+        return len(calls)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Hang up calls, unregister, close sockets."""
@@ -109,7 +172,13 @@ class SipEndpoint:
     # -- internals -------------------------------------------------------
     def _handle_call(self, voip_call: VoIPCall) -> None:
         call = IncomingCall(voip_call, self)
+        me = threading.current_thread()
+        self._handlers.add(me)
+        self._watch(call)
         try:
+            if self._stopping:
+                call.hangup()
+                return
             self._on_call(call)
         except Exception:
             log.exception("call handler failed for %s", call.sip_call_id)
@@ -118,6 +187,7 @@ class SipEndpoint:
         finally:
             with self._watch_lock:
                 self._watched.pop(call.sip_call_id, None)
+            self._handlers.discard(me)
 
     def _watch(self, call: IncomingCall) -> None:
         with self._watch_lock:
@@ -131,6 +201,8 @@ class SipEndpoint:
         """
         s = self.settings
         while not self._watchdog_stop.wait(WATCHDOG_INTERVAL):
+            if self.gatekeeper is not None:
+                self.gatekeeper.report()
             now = time.monotonic()
             with self._watch_lock:
                 calls = list(self._watched.values())

@@ -7,7 +7,13 @@ as it is. Imports nothing of callbot.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+
+
+def default_max_calls() -> int:
+    """sip.max_calls when not set: 10 calls per core (2 x cores x 5), at least 4."""
+    return max(4, 10 * (os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -27,4 +33,8 @@ class SipSettings:
     rtp_timeout: float = 30.0  # seconds without inbound RTP before hanging up (phones with silence suppression send none while quiet)
     max_call_duration: float = 600.0  # hard cap per call, seconds
     answer_delay: float = 0.0  # seconds of ringing before answering
-    user_agent: str = "callbot"
+    user_agent: str = "callbot"  # User-Agent/Server in everything the bot sends; "" = none
+    keepalive: float = 8.0  # seconds between keepalive OPTIONS while registered (0 = off); 8 s: back within 10 s of a PBX restart
+    trusted_sources: tuple[str, ...] = ()  # extra "address[:port]" / CIDR entries new INVITEs may come from
+    max_calls: int = field(default_factory=default_max_calls)  # calls at once; beyond: 486 Busy Here
+    invite_rate: float = 10.0  # new INVITEs per second per source address; beyond: 503 (0 = no limit)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from callbot.config.reader import MISSING, Reader, describe
+from callbot.telephony.gate import parse_source
 from callbot.telephony.settings import SipSettings
 
 PASSWORD_ENV = "CALLBOT_SIP_PASSWORD"
@@ -65,7 +66,16 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> SipSetting
     rtp_timeout = r.number(t, s, "rtp_timeout", d.rtp_timeout, lo=0, lo_exclusive=True)
     max_call = r.number(t, s, "max_call_duration", d.max_call_duration, lo=0, lo_exclusive=True)
     answer_delay = r.number(t, s, "answer_delay", d.answer_delay, lo=0, hi=30)
-    user_agent = r.string(t, s, "user_agent", d.user_agent, nonempty=True)
+    user_agent = r.string(t, s, "user_agent", d.user_agent)
+    if any(ord(c) < 32 for c in user_agent):
+        r.add("sip.user_agent: must be one line of text without control characters (or \"\" for none)")
+    keepalive = r.number(t, s, "keepalive", d.keepalive, lo=0, hi=3600)
+    if 0 < keepalive < 5:
+        r.add(f"sip.keepalive: {keepalive:g} s is too often — use 5 or more seconds (30 is a good value), "
+              f"or 0 to switch the keepalive off")
+    trusted = _trusted_sources(r, t.get("trusted_sources", MISSING))
+    max_calls = r.integer(t, s, "max_calls", d.max_calls, 1, 1000)
+    invite_rate = r.number(t, s, "invite_rate", d.invite_rate, lo=0, hi=10000)
     return SipSettings(
         server=server.strip(),
         port=port,
@@ -81,7 +91,31 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> SipSetting
         max_call_duration=max_call,
         answer_delay=answer_delay,
         user_agent=user_agent,
+        keepalive=keepalive,
+        trusted_sources=trusted,
+        max_calls=max_calls,
+        invite_rate=invite_rate,
     )
+
+
+def _trusted_sources(r: Reader, value: Any) -> tuple[str, ...]:
+    """``sip.trusted_sources``: a list of "address", "address:port" or "network/prefix" strings."""
+    if value is MISSING:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        r.add(f'sip.trusted_sources: expected a list of addresses such as ["192.168.178.1", '
+              f'"10.0.0.0/8", "192.168.178.1:5060"], got {describe(value)}')
+        return ()
+    entries = []
+    for entry in value:
+        try:
+            parse_source(entry)
+        except ValueError as exc:
+            r.add(f"sip.trusted_sources: {exc} — write an IP address, address:port or a network "
+                  f"such as \"192.168.178.0/24\"")
+            continue
+        entries.append(entry.strip())
+    return tuple(entries)
 
 
 def _check_local_ip(r: Reader, value: Any) -> str | None:

@@ -1,0 +1,159 @@
+"""The door: every new request is judged here on the receive thread, before the library rings.
+
+:class:`Gatekeeper` applies the rules of :mod:`callbot.telephony.gate` and
+:mod:`callbot.telephony.offer` to each request that would start something (an INVITE
+without a To-tag, OPTIONS, anything else out of dialog):
+
+==========================================  ======================================  ==========
+what                                        answer                                  trace
+==========================================  ======================================  ==========
+new INVITE/OPTIONS from an untrusted source  INVITE ``403`` (same for every user),   counted
+                                            OPTIONS and the rest: no answer
+more than ``sip.invite_rate`` INVITEs/s      ``503`` + ``Retry-After``               counted
+from one address
+``sip.max_calls`` calls already up           ``486 Busy Here``                       row*
+offer the bot cannot take (offer.py)         ``488 Not Acceptable Here``             row*
+no free RTP port                             ``503`` + ``Retry-After``               row*
+OPTIONS from a trusted source                ``200`` without SDP, no codecs          —
+==========================================  ======================================  ==========
+
+\\* a row with outcome ``refused`` and the reason, through ``on_refused``; beyond ten rows per
+reason and minute (a flood) only counted. Counted means: the first of each reason in a
+minute is logged at warning level with its source, then one summary line per minute.
+Nothing here starts a thread or waits; a retransmitted INVITE gets the same answer again
+without a second row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Callable
+
+from callbot.telephony.client import SIP
+from callbot.telephony.gate import RateLimit, Tally, TrustedSources
+from callbot.telephony.offer import judge_offer
+
+log = logging.getLogger("callbot.telephony")
+
+#: Retry-After (seconds) on a 503.
+RETRY_AFTER = 5
+#: How many refused INVITEs are remembered to answer their retransmissions.
+REMEMBER = 256
+
+#: (raw INVITE, status, reason) -> None; queues the refused call's row.
+OnRefused = Callable[[bytes, int, str], None]
+
+
+def _header(message, name: str) -> str:
+    value = message.headers.get(name)
+    if isinstance(value, dict):
+        return str(value.get("raw", ""))
+    return str(value or "")
+
+
+class Gatekeeper:
+    """Judges new requests (see the module docstring); ``handle`` returns True when it answered."""
+
+    def __init__(self, trusted: TrustedSources, *, max_calls: int, invite_rate: float,
+                 calls_up: Callable[[], int], ports_free: Callable[[], bool],
+                 on_refused: OnRefused | None = None, clock: Callable[[], float] = time.monotonic):
+        self.trusted = trusted
+        self.max_calls = max_calls
+        self.rate = RateLimit(invite_rate)
+        self.tally = Tally()
+        self._calls_up = calls_up
+        self._ports_free = ports_free
+        self.on_refused = on_refused
+        self._clock = clock
+        self._answered: OrderedDict[str, str] = OrderedDict()  # Call-ID+branch -> response sent
+        self._lock = threading.Lock()
+
+    # -- on the receive thread ---------------------------------------------------------
+    def handle(self, client, message, source: tuple[str, int] | None) -> bool:
+        """Answer ``message`` here (True) or let the library go on (False)."""
+        if message.type != SIP.SIPMessageType.MESSAGE:
+            return False
+        method = message.method
+        if method in ("ACK", "BYE", "CANCEL"):
+            return False  # in a dialog or transaction; the library matches them by Call-ID
+        in_dialog = bool((message.headers.get("To") or {}).get("tag")) if isinstance(
+            message.headers.get("To"), dict) else False
+        if in_dialog:
+            return False
+        address, port = source or ("", 0)
+        if not self.trusted.allows(address, port):
+            self._count("untrusted source", address, port)
+            if method == "INVITE":
+                self._answer(client, message, 403)
+            return True
+        if method == "OPTIONS":
+            self._answer(client, message, 200)
+            return True
+        if method != "INVITE":
+            return False
+        key = f"{_header(message, 'Call-ID')}|{_header(message, 'Via')}"
+        with self._lock:
+            sent = self._answered.get(key)
+        if sent is not None:  # a retransmission of an INVITE we refused: the same answer again
+            client.send_raw(sent.encode("utf8"), client.response_target(message))
+            return True
+        if not self.rate.allow(address, self._clock()):
+            self._count("over sip.invite_rate", address, port)
+            self._refuse(client, message, key, 503, None)
+            return True
+        status, reason = self._judge(message)
+        if status is None:
+            return False
+        counted = self._count(reason.split(":", 1)[0], address, port, detail=reason)
+        self._refuse(client, message, key, status, reason if counted else None)
+        return True
+
+    def _judge(self, message) -> tuple[int | None, str]:
+        if self._calls_up() >= self.max_calls:
+            return 486, f"over sip.max_calls: {self.max_calls} calls are up"
+        raw = bytes(getattr(message, "raw", b"") or b"")
+        body = raw.partition(b"\r\n\r\n")[2]
+        verdict = judge_offer(_header(message, "Content-Type") or None, body)
+        if not verdict.accepted:
+            return verdict.status, verdict.reason
+        if not self._ports_free():
+            return 503, "no free RTP port in sip.rtp_port_min..rtp_port_max"
+        return None, verdict.reason
+
+    def _refuse(self, client, message, key: str, status: int, row_reason: str | None) -> None:
+        extra = [f"Retry-After: {RETRY_AFTER}\r\n"] if status == 503 else []
+        response = client._build_response(message, SIP.SIPStatus(status), extra_headers=extra)
+        client.send_raw(response.encode("utf8"), client.response_target(message))
+        with self._lock:
+            self._answered[key] = response
+            while len(self._answered) > REMEMBER:
+                self._answered.popitem(last=False)
+        if row_reason is not None and self.on_refused is not None:
+            try:
+                self.on_refused(bytes(getattr(message, "raw", b"") or b""), status, row_reason)
+            except Exception:
+                log.exception("could not queue the row of a refused INVITE")
+
+    def _answer(self, client, message, status: int) -> None:
+        try:
+            response = client._build_response(message, SIP.SIPStatus(status))
+            client.send_raw(response.encode("utf8"), client.response_target(message))
+        except Exception as exc:  # a request too broken to answer: counted above, dropped
+            log.debug("could not answer %s: %s", message.method, exc)
+
+    def _count(self, reason: str, address: str, port: int, detail: str | None = None) -> bool:
+        """Count a refusal; log the first of its minute; True while rows may be written."""
+        counted = self.tally.count(reason, self._clock())
+        if counted.log_now:
+            log.warning("refused a request from %s:%s: %s (further ones are counted, one line a minute)",
+                        address, port, detail or reason)
+        return counted.row
+
+    # -- on a timer ---------------------------------------------------------------------
+    def report(self) -> None:
+        """The summary lines that are due (one per reason and minute)."""
+        for reason, count in self.tally.due(self._clock()):
+            log.warning("refused %d more request(s) in the last minute: %s", count, reason)
