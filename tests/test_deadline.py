@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace, dataclass
 
 from callbot.audio import FRAME_BYTES
 from callbot.call.calllog import CallLog
@@ -128,6 +128,16 @@ class Store:
 
     def add_turn(self, call_id, turn):
         self.turns.append(turn)
+
+    def _caller_turn(self, seq, **fields):
+        self.turns = [replace(t, **fields) if t.seq == seq and t.speaker == "caller" else t for t in self.turns]
+
+    def set_turn_text(self, call_id, seq, text, confidence):
+        """The transcript comes as a separate write after the turn row (saved as heard)."""
+        self._caller_turn(seq, text=text, confidence=confidence)
+
+    def set_turn_recording(self, call_id, seq, recording):
+        self._caller_turn(seq, recording=recording)
 
     def add_lead(self, *args):
         pass

@@ -5,6 +5,15 @@ waits for the database. :meth:`CallLog.open` gets the call's id from the store
 at once (the store hands ids out itself, see :mod:`callbot.store.callids`) and
 only queues the row; the writer applies the row before the call's later
 writes (one queue, in order).
+
+The call keeps its id whatever the database does: a locked or full file only
+delays the row and everything after it (they wait, in order, in the store's write
+journal, :mod:`callbot.store.writer`), so the call's events, turns and outcome
+are always queued under its id. A row that finally cannot be written (a bug: a
+constraint) is logged at ERROR by the store and here; the writes that follow it
+fail in turn and are logged too, never silently. Only a call whose id could
+not be handed out at all (another process inserts calls into the file) runs
+without one (``call_id`` None) and is logged at ERROR.
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ def caller_fields(caller: Caller, keep_evidence: bool) -> CallerFields:
 
 
 class CallLog:
-    """Writes one call's row, events and turns; tolerates a row that could not be written."""
+    """Writes one call's row, events and turns (see the module docstring for a database in trouble)."""
 
     def __init__(self, store: Store, call_id: int | None):
         self.store = store
@@ -70,11 +79,10 @@ class CallLog:
         return calllog
 
     def _row_written(self, row) -> None:
-        """On the writer thread: a row that could not be written takes no more writes."""
-        if row.exception() is not None:
-            log.error("call %s: its row could not be written (%s); the call is served without it",
-                      self.call_id, row.exception())
-            self.call_id = None
+        """On the writer thread: say so when the row finally could not be written (the id stays)."""
+        if not row.cancelled() and row.exception() is not None:
+            log.error("call %s: its row could not be written (%s); the call is served and its "
+                      "later writes are still queued under its id", self.call_id, row.exception())
 
     def event(self, kind: str, rule: str | None, reason: str | None) -> None:
         log.info("call %s: %s %s: %s", self.call_id, kind, rule, reason)
@@ -91,6 +99,16 @@ class CallLog:
     def turn(self, turn: TurnFields) -> None:
         if self.call_id is not None:
             self.store.add_turn(self.call_id, turn)
+
+    def turn_text(self, seq: int, text: str | None, confidence: float | None) -> None:
+        """The transcript of caller turn ``seq`` (its row was written when the turn ended)."""
+        if self.call_id is not None:
+            self.store.set_turn_text(self.call_id, seq, text, confidence)
+
+    def turn_recording(self, seq: int, recording: str | None) -> None:
+        """Caller turn ``seq`` has no (or another) recording after all."""
+        if self.call_id is not None:
+            self.store.set_turn_recording(self.call_id, seq, recording)
 
     def lead(self, seq: int, field: str, text: str | None, recording: str | None) -> None:
         if self.call_id is not None:

@@ -99,7 +99,7 @@ class AfterCallTranscriber:
                     stream.cancel()
                     return
             result = stream.finish().result(timeout=DECODE_TIMEOUT)
-            self.store.set_turn_text(call_id, turn.seq, result.text, result.confidence)
+            calllog.turn_text(turn.seq, result.text, result.confidence)
             if result.text:
                 texts[turn.field] = result.text
         calllog.event("transcription", "after_call", f"{len(turns)} turn(s) transcribed after the call")

@@ -1,9 +1,22 @@
 """Screening an unknown caller: the owner's script, step by step, on one answered call.
 
-say → listen (record + transcribe) → branch → … → hang up. Each caller turn is
-saved by an I/O worker (WAV, turn row, lead); the transcript is waited for only
-when a branch needs the words. At the end the findings (who, which company, cold
-call or genuine) go into the call's row.
+say → listen (record + transcribe) → branch → … → hang up. At the end the findings
+(who, which company, cold call or genuine) go into the call's row.
+
+Saved as soon as heard: the moment a caller turn ends, on the call's own thread
+and before the script goes on, its turn row is queued (without words) and then
+its WAV written (``<recordings>/<call id>/<seq>-<field>.wav``; a few kB per second
+of audio into the page cache, no fsync, nothing waits for the database). A crash
+right after the answer keeps both. The transcript is added to the row when it
+arrives (an UPDATE, on an I/O worker, :meth:`Screening._add_words`), and the lead
+with it; the transcript is waited for on the call's thread only when a branch
+needs the words.
+
+The row comes first, so there is never a WAV without a row that points to it. A
+WAV that cannot be finished (the disk is full, ENOSPC/EFBIG, or any OSError) is
+deleted, the row's ``recording`` set back to NULL, and the failure logged at ERROR
+and as an ``error``/``recording`` event once per call (later turns of that call
+that fail too are only counted); the call goes on without its audio.
 """
 
 from __future__ import annotations
@@ -89,6 +102,7 @@ class Screening:
         recorded: list[RecordedTurn] = []
         words = _Deadline(conversation, calllog, self.turns)
         saved: list[Future] = []
+        recordings = _Recordings(calllog, self.storage)
         logged = 0
         outcome: str | None = None
         seq = 0
@@ -109,7 +123,8 @@ class Screening:
                 heard = conversation.listen(action.field)
                 words.heard()
                 calllog.event("heard", action.field, _describe_turn(heard))
-                saved.append(self.io.submit(self._save_caller_turn, calllog, seq, heard, action.lead))
+                recording = recordings.save(seq, heard)  # row + WAV now, not after the words
+                saved.append(self.io.submit(self._add_words, calllog, seq, heard, recording, action.lead))
                 if heard.audio and not live and self.recognizer is not None:
                     recorded.append(RecordedTurn(seq, heard.field, heard.audio))
                 if heard.end_reason == "hangup":
@@ -157,9 +172,9 @@ class Screening:
             return None, None
         return result.text, result.confidence
 
-    def _save_caller_turn(self, calllog: CallLog, seq: int, heard: CallerTurn,
-                          lead: bool) -> tuple[str, str | None]:
-        """Runs on the I/O worker: wait for the transcript, write the WAV, log the turn (and the lead).
+    def _add_words(self, calllog: CallLog, seq: int, heard: CallerTurn, recording: str | None,
+                   lead: bool) -> tuple[str, str | None]:
+        """Runs on the I/O worker: wait for the transcript, add it to the turn row (and the lead).
 
         It waits with ``futures.wait`` first, not ``result()``: only the script asking
         for the words makes a turn urgent for the decoder (see callbot.speech).
@@ -168,22 +183,61 @@ class Screening:
         if heard.transcript is not None:
             futures.wait([heard.transcript], timeout=TRANSCRIPT_TIMEOUT)
         text, confidence = self._transcript_of(calllog, heard)
-        recording = None
-        if heard.audio and calllog.call_id is not None and self.storage.record:
-            relative = Path(str(calllog.call_id)) / f"{seq:02d}-{heard.field}.wav"
-            target = Path(self.storage.recordings) / relative
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_wav(target, heard.audio)
-                recording = relative.as_posix()
-            except OSError as exc:
-                log.error("call %s: cannot write recording %s: %s", calllog.call_id, target, exc)
-                calllog.event("error", "recording", f"cannot write {target}: {exc.strerror or exc}")
-        calllog.turn(TurnFields(seq, "caller", heard.started_at, heard.duration, field=heard.field, text=text,
-                                confidence=confidence, recording=recording, end_reason=heard.end_reason))
+        if heard.transcript is not None:
+            calllog.turn_text(seq, text, confidence)
         if lead and (heard.audio or text):
             calllog.lead(seq, heard.field, text, recording)
         return heard.field, text
+
+
+class _Recordings:
+    """One call's caller turns, saved the moment each ends (see the module docstring)."""
+
+    def __init__(self, calllog: CallLog, storage: StorageSettings):
+        self.calllog = calllog
+        self.storage = storage
+        self.failures = 0
+
+    def save(self, seq: int, heard: CallerTurn) -> str | None:
+        """Queue the turn row, then write its WAV; the recording's relative path, or None."""
+        calllog = self.calllog
+        relative = None
+        if heard.audio and calllog.call_id is not None and self.storage.record:
+            relative = (Path(str(calllog.call_id)) / f"{seq:02d}-{heard.field}.wav").as_posix()
+        # The row first: a WAV on disk always has a row that points to it.
+        calllog.turn(TurnFields(seq, "caller", heard.started_at, heard.duration, field=heard.field,
+                                recording=relative, end_reason=heard.end_reason))
+        if relative is None:
+            return None
+        target = Path(self.storage.recordings) / relative
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_wav(target, heard.audio)
+        except OSError as exc:
+            _remove(target)
+            calllog.turn_recording(seq, None)
+            self._failed(target, exc)
+            return None
+        return relative
+
+    def _failed(self, target: Path, exc: OSError) -> None:
+        self.failures += 1
+        if self.failures == 1:  # once per call: a full disk fails every turn after it too
+            call_id = self.calllog.call_id
+            log.error("call %s: cannot write recording %s (%s); deleted, the call goes on without its audio",
+                      call_id, target, exc.strerror or exc)
+            self.calllog.event("error", "recording", f"cannot write {target.name}: {exc.strerror or exc}; "
+                                                     "recording deleted")
+        else:
+            log.debug("call %s: recording %s failed too (%s)", self.calllog.call_id, target, exc)
+
+
+def _remove(target: Path) -> None:
+    """Delete an unfinished WAV (no audio file without a row that points to it)."""
+    try:
+        target.unlink(missing_ok=True)
+    except OSError as exc:
+        log.error("cannot delete the unfinished recording %s: %s", target, exc.strerror or exc)
 
 
 def _log_trace(calllog: CallLog, runner: ScriptRunner, logged: int) -> int:

@@ -2,15 +2,22 @@
 
 :class:`StoreBase` holds the file's path, the clock, the default region and the
 writer; it gives the concern classes (calls, reads, bulk, lists, search,
-erasure) their three ways to the file: ``_submit`` a write job to the one
-writer thread, open a ``_reader`` connection for a read, and ``_now`` for a
-timestamp taken on the caller's thread; and the process's call id counter
-(``_ids``, :mod:`callbot.store.callids`) for the concerns that insert calls. The number look-ups several concerns
-share live here too.
+erasure) their ways to the file: ``_submit`` a write job (a closure) or
+``_submit_op`` a durable write (:mod:`callbot.store.durable`) to the one writer
+thread, open a ``_reader`` connection for a read, and ``_now`` for a timestamp
+taken on the caller's thread; and the process's call id counter (``_ids``,
+:mod:`callbot.store.callids`) for the concerns that insert calls. The number
+look-ups several concerns share live here too.
+
+Claiming the call ids also opens the write journal (:mod:`callbot.store.journal`):
+only the process that inserts calls keeps one. Its entries left by an earlier run
+are handed to the writer to apply first, and the call ids they name count as
+used (a call whose row waits in the journal keeps its id).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -23,8 +30,12 @@ from sqlite_utils import Database
 from callbot import numbers
 from callbot.store import callids
 from callbot.store.connection import reader
+from callbot.store.durable import Op, applied_mark
+from callbot.store.journal import Journal
 from callbot.store.writer import Job, T, Writer
 from callbot.times import format_time
+
+log = logging.getLogger("callbot.store")
 
 #: How long the synchronous writes (finalize_interrupted, suggest_blocks) wait for the writer.
 SYNC_TIMEOUT = 60.0
@@ -45,6 +56,12 @@ class StoreBase:
         """Queue a write for the writer thread; see :mod:`callbot.store.writer`."""
         return self._writer.submit(label, job, future)
 
+    def _submit_op(self, name: str, args: dict, call_id: int | None, label: str,
+                   future: Future | None = None) -> Future:
+        """Queue a durable write ``OPS[name](db, args)``: it survives a locked or full database
+        and a stop (see :mod:`callbot.store.writer`)."""
+        return self._writer.submit_op(Op(name, args, call_id, label), future)
+
     _call_ids: callids.CallIds | None = None
 
     def claim_call_ids(self) -> None:
@@ -58,15 +75,40 @@ class StoreBase:
     def _ids(self) -> callids.CallIds:
         ids = self._call_ids
         if ids is None:
+            opened: list[tuple[Journal, int]] = []
+
             def highest() -> int:
                 with self._reader() as db:
-                    return callids.highest_call_id(db)
+                    in_file, mark = callids.highest_call_id(db), applied_mark(db)
+                journal = self._open_journal()
+                if journal is None:
+                    return in_file
+                opened.append((journal, mark))
+                return max(in_file, journal.highest_call_id)
 
             with _CLAIM_LOCK:
                 ids = self._call_ids
                 if ids is None:
-                    ids = self._call_ids = callids.claim(self._path, highest)
+                    try:
+                        ids = self._call_ids = callids.claim(self._path, highest)
+                    except BaseException:
+                        for journal, _ in opened:
+                            journal.close()
+                        raise
+                    for journal, mark in opened:
+                        self._writer.attach_journal(journal, mark)
         return ids
+
+    def _open_journal(self) -> Journal | None:
+        try:
+            journal = Journal.open(self._path)
+        except OSError as exc:
+            log.error("cannot open the write journal of %s (%s): writes the database does not take "
+                      "wait in memory only", self._path, exc.strerror or exc)
+            return None
+        if journal is None:
+            log.debug("the write journal of %s is kept by another Store of this process", self._path)
+        return journal
 
     def _release_call_ids(self) -> None:
         with _CLAIM_LOCK:

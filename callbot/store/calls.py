@@ -1,7 +1,8 @@
 """Where a call row is written: the bot's writes while a call runs, and reading calls back.
 
-Writes (each returns a Future; the writer thread applies it, see
-:mod:`callbot.store.writer`): :meth:`Calls.start_call` hands out the call's
+Writes (each returns a Future; each is a durable write, see :mod:`callbot.store.durable`:
+it waits in the journal while the database is locked or full and survives a stop;
+the writer thread applies it, see :mod:`callbot.store.writer`): :meth:`Calls.start_call` hands out the call's
 id at once (:mod:`callbot.store.callids`) and queues the row's insert, then events, turns, leads and screening results follow, and
 :meth:`Calls.finish_call` sets the outcome. :meth:`Calls.finalize_interrupted`
 closes the calls a stopped bot left open. Timestamps are taken on the caller's
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +27,7 @@ from callbot.errors import StoreError
 from callbot.outcome import OUTCOMES, Outcome
 from callbot.records import SCREENING_FIELDS, CallerFields, CallRecord, Event, Lead, TurnFields, TurnRow
 from callbot.store.base import SYNC_TIMEOUT, StoreBase
+from callbot.store.durable import operation
 from callbot.store.rows import call_records
 from callbot.times import format_time, parse_time
 
@@ -47,6 +50,8 @@ class Calls(StoreBase):
     """The rows of calls: written as a call happens, read by the CLI and the web page."""
 
     # -- writes ----------------------------------------------------------------
+    # Each is a durable write (callbot.store.durable): the operations are the functions at the
+    # end of this module; the arguments are taken here, on the caller's thread.
 
     def start_call(self, caller: CallerFields, sip_call_id: str | None) -> NewCall:
         """Insert a call with ``started_at`` now and no outcome.
@@ -76,22 +81,11 @@ class Calls(StoreBase):
             "withheld_evidence": caller.evidence,
             "number_source": caller.number_source,
         }
-
-        def job(db: Database) -> int:
-            db["calls"].insert(record)
-            return call_id
-
-        return self._submit(f"start_call({call_id})", job, NewCall(call_id))
+        return self._submit_op("start_call", record, call_id, f"start_call({call_id})", NewCall(call_id))
 
     def mark_answered(self, call_id: int) -> Future[None]:
-        at = self._now()
-
-        def job(db: Database) -> None:
-            row = _get_call(db, call_id)
-            if row["answered_at"] is None:
-                db["calls"].update(call_id, {"answered_at": at})
-
-        return self._submit(f"mark_answered({call_id})", job)
+        return self._submit_op("mark_answered", {"id": call_id, "at": self._now()}, call_id,
+                               f"mark_answered({call_id})")
 
     def add_event(
         self, call_id: int, kind: str, rule: str | None = None, reason: str | None = None
@@ -99,11 +93,7 @@ class Calls(StoreBase):
         if not kind:
             raise ValueError("event kind must be a non-empty string")
         record = {"call_id": call_id, "at": self._now(), "kind": kind, "rule": rule, "reason": reason}
-
-        def job(db: Database) -> None:
-            db["events"].insert(record)
-
-        return self._submit(f"add_event({call_id}, {kind!r})", job)
+        return self._submit_op("add_event", record, call_id, f"add_event({call_id}, {kind!r})")
 
     def add_turn(self, call_id: int, turn: TurnFields) -> Future[None]:
         if turn.speaker not in ("bot", "caller"):
@@ -121,88 +111,56 @@ class Calls(StoreBase):
             "recording": turn.recording,
             "end_reason": turn.end_reason,
         }
-
-        def job(db: Database) -> None:
-            db["turns"].insert(record)
-
-        return self._submit(f"add_turn({call_id}, {turn.seq})", job)
+        return self._submit_op("add_turn", record, call_id, f"add_turn({call_id}, {turn.seq})")
 
     def set_turn_text(self, call_id: int, seq: int, text: str | None, confidence: float | None) -> Future[None]:
-        """A caller turn's transcript that came after the turn was written (transcribed after the call)."""
+        """A caller turn's transcript, added to the turn row written when the turn ended."""
+        args = {"call_id": call_id, "seq": seq, "text": text, "confidence": confidence}
+        return self._submit_op("set_turn_text", args, call_id, f"set_turn_text({call_id}, {seq})")
 
-        def job(db: Database) -> None:
-            db.execute("UPDATE turns SET text = ?, confidence = ? WHERE call_id = ? AND seq = ? "
-                       "AND speaker = 'caller'", [text, confidence, call_id, seq])
-
-        return self._submit(f"set_turn_text({call_id}, {seq})", job)
+    def set_turn_recording(self, call_id: int, seq: int, recording: str | None) -> Future[None]:
+        """A caller turn's recording path (None: its WAV could not be finished and was deleted)."""
+        args = {"call_id": call_id, "seq": seq, "recording": recording}
+        return self._submit_op("set_turn_recording", args, call_id, f"set_turn_recording({call_id}, {seq})")
 
     def add_lead(self, call_id: int, turn_seq: int, field: str, text: str | None,
                  recording: str | None) -> Future[None]:
         record = {"call_id": call_id, "turn_seq": turn_seq, "field": field, "created_at": self._now(),
                   "text": text, "recording": recording}
-
-        def job(db: Database) -> None:
-            db["leads"].insert(record)
-
-        return self._submit(f"add_lead({call_id}, {turn_seq})", job)
+        return self._submit_op("add_lead", record, call_id, f"add_lead({call_id}, {turn_seq})")
 
     def update_call(self, call_id: int, **fields: str | None) -> Future[None]:
         """Set screening results (person, company, transcript, label, label_reasons)."""
         unknown = set(fields) - set(SCREENING_FIELDS)
         if unknown:
             raise ValueError(f"update_call: unknown fields {sorted(unknown)}; allowed {SCREENING_FIELDS}")
-
-        def job(db: Database) -> None:
-            _get_call(db, call_id)
-            db["calls"].update(call_id, fields)
-
-        return self._submit(f"update_call({call_id})", job)
+        return self._submit_op("update_call", {"id": call_id, "fields": fields}, call_id,
+                               f"update_call({call_id})")
 
     def finish_call(self, call_id: int, outcome: str) -> Future[None]:
         """Set ended_at, duration and outcome. A call already finished keeps its first outcome."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown call outcome {outcome!r}; expected one of {sorted(OUTCOMES)}")
-        ended = self._clock()
-        ended_at = format_time(ended)
-
-        def job(db: Database) -> None:
-            row = _get_call(db, call_id)
-            if row["outcome"] is not None:
-                log.debug("call %s already finished as %s; keeping it", call_id, row["outcome"])
-                return
-            duration = (parse_time(ended_at) - parse_time(row["started_at"])).total_seconds()
-            db["calls"].update(
-                call_id,
-                {"ended_at": ended_at, "duration": round(max(duration, 0.0), 3), "outcome": outcome},
-            )
-
-        return self._submit(f"finish_call({call_id}, {outcome!r})", job)
+        args = {"id": call_id, "ended_at": format_time(self._clock()), "outcome": outcome}
+        return self._submit_op("finish_call", args, call_id, f"finish_call({call_id}, {outcome!r})")
 
     def finalize_interrupted(self) -> int:
         """Mark every open call 'interrupted' (the bot stopped while it was open).
 
-        Synchronous; returns how many calls were closed. Call it once at bot
-        start, before taking calls: it closes *every* open call in the file.
+        Returns how many calls were closed; waits up to SYNC_TIMEOUT. Call it once at
+        bot start, before taking calls: it closes *every* open call in the file (the
+        writes an earlier run left in the journal are applied before it). When the
+        file does not take writes in time it returns 0 and the write stays queued
+        (before every call of this run, so it never touches them).
         ``duration`` stays NULL, since when the call really ended is unknown.
         """
-        at = self._now()
-
-        def job(db: Database) -> int:
-            ids = [row["id"] for row in db.query("SELECT id FROM calls WHERE outcome IS NULL")]
-            for call_id in ids:
-                db["calls"].update(call_id, {"outcome": Outcome.INTERRUPTED.value, "ended_at": at})
-                db["events"].insert(
-                    {
-                        "call_id": call_id,
-                        "at": at,
-                        "kind": "hangup",
-                        "rule": RESTART_RULE,
-                        "reason": RESTART_REASON,
-                    }
-                )
-            return len(ids)
-
-        count = self._submit("finalize_interrupted", job).result(SYNC_TIMEOUT)
+        queued = self._submit_op("finalize_interrupted", {"at": self._now()}, None, "finalize_interrupted")
+        try:
+            count = queued.result(SYNC_TIMEOUT)
+        except FutureTimeout:
+            log.warning("the call log did not take writes within %.0f s: the calls an earlier run left open "
+                        "are marked interrupted once it does", SYNC_TIMEOUT)
+            return 0
         if count:
             log.warning("marked %d call(s) left open by a previous run as interrupted", count)
         return count
@@ -313,3 +271,75 @@ def _get_call(db: Database, call_id: int) -> dict[str, Any]:
         return db["calls"].get(call_id)
     except NotFoundError:
         raise StoreError(f"no call with id {call_id} in the call log") from None
+
+
+# -- the durable operations (names are stored in journals: never rename one) ----------
+
+
+@operation("start_call")
+def _insert_call(db: Database, record: dict[str, Any]) -> int:
+    db["calls"].insert(record)
+    return record["id"]
+
+
+@operation("mark_answered")
+def _mark_answered(db: Database, args: dict[str, Any]) -> None:
+    row = _get_call(db, args["id"])
+    if row["answered_at"] is None:
+        db["calls"].update(args["id"], {"answered_at": args["at"]})
+
+
+@operation("add_event")
+def _insert_event(db: Database, record: dict[str, Any]) -> None:
+    db["events"].insert(record)
+
+
+@operation("add_turn")
+def _insert_turn(db: Database, record: dict[str, Any]) -> None:
+    db["turns"].insert(record)
+
+
+@operation("set_turn_text")
+def _set_turn_text(db: Database, args: dict[str, Any]) -> None:
+    db.execute("UPDATE turns SET text = ?, confidence = ? WHERE call_id = ? AND seq = ? AND speaker = 'caller'",
+               [args["text"], args["confidence"], args["call_id"], args["seq"]])
+
+
+@operation("set_turn_recording")
+def _set_turn_recording(db: Database, args: dict[str, Any]) -> None:
+    db.execute("UPDATE turns SET recording = ? WHERE call_id = ? AND seq = ? AND speaker = 'caller'",
+               [args["recording"], args["call_id"], args["seq"]])
+
+
+@operation("add_lead")
+def _insert_lead(db: Database, record: dict[str, Any]) -> None:
+    db["leads"].insert(record)
+
+
+@operation("update_call")
+def _update_call(db: Database, args: dict[str, Any]) -> None:
+    _get_call(db, args["id"])
+    db["calls"].update(args["id"], args["fields"])
+
+
+@operation("finish_call")
+def _finish_call(db: Database, args: dict[str, Any]) -> None:
+    call_id = args["id"]
+    row = _get_call(db, call_id)
+    if row["outcome"] is not None:
+        log.debug("call %s already finished as %s; keeping it", call_id, row["outcome"])
+        return
+    duration = (parse_time(args["ended_at"]) - parse_time(row["started_at"])).total_seconds()
+    db["calls"].update(call_id, {"ended_at": args["ended_at"], "duration": round(max(duration, 0.0), 3),
+                                 "outcome": args["outcome"]})
+
+
+@operation("finalize_interrupted")
+def _finalize_interrupted(db: Database, args: dict[str, Any]) -> int:
+    at = args["at"]
+    ids = [row["id"] for row in db.query("SELECT id FROM calls WHERE outcome IS NULL")]
+    for call_id in ids:
+        db["calls"].update(call_id, {"outcome": Outcome.INTERRUPTED.value, "ended_at": at})
+        db["events"].insert({"call_id": call_id, "at": at, "kind": "hangup", "rule": RESTART_RULE,
+                             "reason": RESTART_REASON})
+    return len(ids)

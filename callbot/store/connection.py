@@ -6,6 +6,9 @@
 * :func:`connect` opens one connection with a busy timeout and foreign keys on.
 * :func:`immediate` wraps a block in a ``BEGIN IMMEDIATE`` transaction.
 * :func:`reader` gives a short-lived, query-only connection for one read.
+* :func:`transient` tells a failure worth retrying (locked, busy, disk I/O, disk
+  full, read-only, cannot open) from one that will fail again (a constraint, a
+  bug in the SQL): the writer retries the first kind and skips the second.
 
 SQLite errors are translated into :class:`callbot.errors.StoreError` here and
 in the writer thread; nothing outside :mod:`callbot.store` sees ``sqlite3``.
@@ -26,6 +29,21 @@ from callbot.errors import StoreError
 
 #: Seconds a connection waits for another connection's write lock.
 BUSY_TIMEOUT = 30.0
+#: … the writer thread's connection: short, so a locked file sends the writer back to its own
+#: retry loop (which spills to the journal and notices close()) instead of blocking in SQLite.
+WRITER_BUSY_TIMEOUT = 1.0
+
+#: Primary SQLite result codes of failures that pass (a lock, a full or failing disk).
+_TRANSIENT_CODES = {
+    5,   # SQLITE_BUSY
+    6,   # SQLITE_LOCKED
+    7,   # SQLITE_NOMEM
+    8,   # SQLITE_READONLY (e.g. a file system remounted read-only)
+    10,  # SQLITE_IOERR (disk I/O error; EFBIG and short writes land here)
+    13,  # SQLITE_FULL
+    14,  # SQLITE_CANTOPEN
+    15,  # SQLITE_PROTOCOL
+}
 
 
 def connect(path: Path, *, check_same_thread: bool = True) -> Database:
@@ -46,18 +64,37 @@ def immediate(db: Database) -> Iterator[Database]:
     try:
         yield db
     except BaseException:
-        db.rollback()
+        _rollback(db)
         raise
     else:
         try:
             db.commit()
         except BaseException:
-            db.rollback()
+            _rollback(db)
             raise
+
+
+def _rollback(db: Database) -> None:
+    """Roll back, keeping the original error (a rollback on a full disk may fail too)."""
+    try:
+        db.rollback()
+    except sqlite3.Error:
+        pass
 
 
 def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether retrying ``exc`` later can succeed (see the module docstring)."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _TRANSIENT_CODES
+    message = describe(exc).lower()  # errors raised without a code (e.g. by the driver itself)
+    return any(word in message for word in ("locked", "busy", "disk i/o", "disk is full", "readonly"))
 
 
 class _Locked(Exception):
@@ -123,6 +160,7 @@ def connect_writer(path: Path) -> Database:
     """The writer thread's connection (opened on the starting thread, so failures surface there)."""
     try:
         db = connect(path, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {int(WRITER_BUSY_TIMEOUT * 1000)}")
         db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL
         # Deleted transcripts and numbers are overwritten in the file, not just unlinked.
         db.execute("PRAGMA secure_delete = ON")

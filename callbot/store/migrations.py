@@ -239,6 +239,13 @@ def _m0006(db: Database) -> None:
                    "BEGIN UPDATE list_generation SET n = n + 1 WHERE id = 1; END")
 
 
+def _m0007(db: Database) -> None:
+    """The write journal's mark (:mod:`callbot.store.durable`): the sequence number of the last
+    journal entry applied, written in that entry's transaction, so a replay applies each once."""
+    db.execute("CREATE TABLE write_journal (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL)")
+    db.execute("INSERT INTO write_journal (id, applied) VALUES (1, 0)")
+
+
 # Ordered; append only. A name, once released, must never change.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_calls_and_events", _m0001),
@@ -247,6 +254,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0004_caller_lists", _m0004),
     ("0005_call_search", _m0005),
     ("0006_list_generation", _m0006),
+    ("0007_write_journal", _m0007),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,9 +10,17 @@ Threading model
 * Writes never run on the caller's thread. Every write method puts a job on a
   queue and returns a :class:`concurrent.futures.Future` at once; ONE writer
   thread (:mod:`callbot.store.writer`), owning its own connection, applies the
-  jobs in order, each in its own ``BEGIN IMMEDIATE`` transaction. A failing job
-  sets the future's exception (a :class:`StoreError`) and is logged on
-  ``callbot.store``; the writer thread carries on with the next job.
+  jobs in order, each in its own ``BEGIN IMMEDIATE`` transaction.
+* A write is never dropped silently (:mod:`callbot.store.writer` has the details):
+  one that fails for a reason that passes — the file locked by a backup or a
+  ``sqlite3`` shell, a full or failing disk — is retried with a growing pause
+  (at most ``RETRY_CAP``), in order, while the call log's own writes wait in the
+  write journal ``<file>.journal`` (:mod:`callbot.store.journal`) and are applied
+  once the file takes writes again; one that will fail again (a constraint, a
+  missing call) is logged at ERROR and skipped, its Future gets the
+  :class:`StoreError`. :meth:`Store.close` waits a bounded time: what a locked
+  file has not taken by then stays in the journal and is written at the next
+  start (the count is logged).
 * Reads open a short-lived, query-only connection per call, so CLI and web
   readers never share the writer's connection (WAL lets them read while the
   writer writes).
@@ -90,7 +98,10 @@ class Store(Calls, Lists, Search, Erasure, Bulk):
         self._writer.start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Apply every queued write, then stop the writer thread (and give up the call ids)."""
+        """Apply every queued write, then stop the writer thread (and give up the call ids).
+
+        Bounded: after ``timeout`` seconds a file that still does not take writes keeps the
+        rest in the write journal for the next start (see :mod:`callbot.store.writer`)."""
         try:
             self._writer.close(timeout)
         finally:
@@ -107,6 +118,11 @@ class Store(Calls, Lists, Search, Erasure, Bulk):
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every write queued so far has been applied."""
         self._writer.flush(timeout)
+
+    @property
+    def waiting_writes(self) -> int:
+        """Writes queued and not yet in the file (in memory or in the write journal); approximate."""
+        return self._writer.waiting
 
     def __enter__(self) -> Store:
         self.start()
