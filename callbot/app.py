@@ -10,23 +10,33 @@ thread → :class:`callbot.call.handler.CallHandler` (row, decision, mechanism, 
 Nothing in front of the 200 OK waits for a file or the database: prompts and script are
 re-read by a timer thread (:meth:`Bot.refresh` every ``RELOAD_INTERVAL``), the caller lists
 come from :class:`callbot.store.listindex.ListIndex`, the call row is only queued.
+
+Stopping (:meth:`Bot.stop`, what SIGTERM/Ctrl-C to `callbot run` do), in this order, each
+wait bounded (together at most ``STOP_TIMEOUT``): new INVITEs get 503 → the endpoint ends
+the calls that are up (BYE, outcome ``stopped``) and their handler threads write their rows
+→ unregister → the transcriptions in progress finish in the decoder process (which ignores
+the signals itself) → the decoder process is closed → the store is closed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from callbot.audio import decode_file
+from callbot.botstatus import BotStatus, status_path, write_status
 from callbot.call.handler import CallHandler
 from callbot.call.later import AfterCallTranscriber
 from callbot.call.ports import Clock, MonotonicClock, Recognizer
 from callbot.call.screening import Screening
 from callbot.config.model import Config
-from callbot.errors import ModelError, ScriptError
-from callbot.preflight import preflight
+from callbot.errors import ScriptError
+from callbot.preflight import load_recognizer, preflight
 from callbot.prompts.library import PromptLibrary
 from callbot.script.loading import load_owner_script
 from callbot.script.loading import script_path as owner_script_path
@@ -36,6 +46,7 @@ from callbot.store.listindex import ListIndex
 from callbot.store.store import Store
 from callbot.telephony.call import IncomingCall
 from callbot.telephony.endpoint import SipEndpoint
+from callbot.telephony.registration import RegistrationState
 
 log = logging.getLogger("callbot.app")
 
@@ -45,6 +56,23 @@ PRUNE_INTERVAL = 24 * 3600.0
 PRUNER_JOIN_TIMEOUT = 60.0
 #: Edited prompts and script are looked for this often (seconds), off the INVITE path.
 RELOAD_INTERVAL = 1.0
+#: Stopping: how long the calls that are up get to end and write their rows (seconds).
+STOP_CALLS_TIMEOUT = 15.0
+#: Stopping: how long transcriptions in progress get to finish before the decoder is closed.
+STOP_TRANSCRIPTS_TIMEOUT = 10.0
+#: Stopping: how long closing the decoder process (then killing it) may take.
+STOP_DECODER_TIMEOUT = 5.0
+#: Stopping: unregistering and closing the SIP sockets (the endpoint's own bound).
+STOP_SIP_TIMEOUT = 5.0
+#: Stopping: how long the store's writer gets to write what is queued.
+STOP_STORE_TIMEOUT = 10.0
+#: The longest an orderly stop takes, every bounded wait of stop() added up (the systemd unit's
+#: TimeoutStopSec is above it): calls, SIP + reload timer, transcriptions, decoder close (join,
+#: kill) + the last call handlers, retention run, store.
+STOP_TIMEOUT = (STOP_CALLS_TIMEOUT + 2 * STOP_SIP_TIMEOUT + STOP_TRANSCRIPTS_TIMEOUT + 3 * STOP_DECODER_TIMEOUT
+                + PRUNER_JOIN_TIMEOUT + STOP_STORE_TIMEOUT)
+#: SIP status for an INVITE that arrives while the bot stops.
+STOPPING_STATUS = 503
 #: The demo caller's recordings: real speech to measure the recognizer with at start.
 DEMO_AUDIO = Path(__file__).resolve().parent / "demo_audio"
 
@@ -64,29 +92,6 @@ def script_path(config: Config) -> Path:
 def bundled_speech() -> bytes:
     """A few seconds of real speech shipped with callbot (the demo caller's), to time the recognizer."""
     return b"".join(decode_file(DEMO_AUDIO / name) for name in ("identity-de.wav", "purpose-de.wav"))
-
-
-def load_recognizer(config: Config) -> Recognizer | None:
-    """The speech recognizer per ``speech.transcription``; the model is loaded once, here.
-
-    ``required``: a missing/broken model raises ModelError (refuse to start).
-    ``optional``: log a warning and run without transcripts. ``off``: None.
-    """
-    mode = config.speech.transcription
-    if mode == "off":
-        return None
-    from callbot.speech.decoder_process import ProcessTranscriber
-
-    try:
-        transcriber = ProcessTranscriber(config.speech.model, decoders=config.speech.decoders or None)
-    except ModelError as exc:
-        if mode == "required":
-            raise
-        log.warning("transcription off: %s", exc)
-        return None
-    log.info("speech model %s loaded in the decoder process (%d decoder thread%s)",
-             transcriber.name, transcriber.decoders, "" if transcriber.decoders == 1 else "s")
-    return transcriber
 
 
 class Bot:
@@ -127,8 +132,16 @@ class Bot:
         self._reloader_stop = threading.Event()
         self._reloader: threading.Thread | None = None
         self.lists = ListIndex(self.store)
+        #: Set by stop(): new INVITEs are refused (STOPPING_STATUS).
+        self.stopping = threading.Event()
+        #: Calls whose handler thread is running (handle_call), guarded by _calls_done.
+        self._calls_running = 0
+        self._calls_done = threading.Condition()
         self.handler = self._handler()
-        self.endpoint = SipEndpoint(config.sip, self.handle_call)
+        self.status = BotStatus(pid=os.getpid(), started=time.time(), register=config.sip.register,
+                                registrar=f"{config.sip.server}:{config.sip.port}")
+        self.endpoint = SipEndpoint(config.sip, self.handle_call, on_refused=self.handler.refused,
+                                    on_registration=self._registration_changed)
 
     def _handler(self) -> CallHandler:
         config = self.config
@@ -161,12 +174,26 @@ class Bot:
             self.lists.stop()
             self.store.close()
             raise
+        self._write_status()
         self._reloader_stop.clear()
         self._reloader = threading.Thread(target=self._reload_loop, name="callbot-reload", daemon=True)
         self._reloader.start()
         self._pruner_stop.clear()
         self._pruner = threading.Thread(target=self._prune_daily, name="callbot-retention", daemon=True)
         self._pruner.start()
+
+    def _registration_changed(self, state: RegistrationState) -> None:
+        """Keep status.json (``callbot status``, the web page) in step with the registration."""
+        self.status.registered, self.status.since = state.registered, state.since
+        self.status.last_failure, self.status.last_error = state.last_failure, state.last_error
+        self.status.next_try, self.status.granted_expires = state.next_try, state.granted_expires
+        self._write_status()
+
+    def _write_status(self) -> None:
+        try:
+            write_status(status_path(self.config.storage.database), self.status)
+        except OSError as exc:
+            log.warning("could not write the bot's status file: %s", exc)
 
     def _admit_live_calls(self) -> None:
         """How many callers the decoders follow live (``speech.live_calls``; auto = measured now)."""
@@ -210,23 +237,74 @@ class Bot:
                 return
 
     def stop(self) -> None:
+        """Stop in order (see the module docstring); every wait is bounded, each step runs
+        even if an earlier one failed, and what is left undone is logged."""
+        self.stopping.set()
         self._pruner_stop.set()
         self._reloader_stop.set()
         try:
-            self.endpoint.stop()
+            self.end_calls(STOP_CALLS_TIMEOUT)
         finally:
-            if self._reloader is not None:
-                self._reloader.join(PRUNER_JOIN_TIMEOUT)
-            self.lists.stop()
-            if self._pruner is not None:
-                self._pruner.join(PRUNER_JOIN_TIMEOUT)  # a running prune finishes its writes first
-            self._io.shutdown(wait=True)
-            if self.handler.screening.later is not None:
-                self.handler.screening.later.close()
-            close = getattr(self.recognizer, "close", None)
-            if close and not self._recognizer_injected:
-                close()
-            self.store.close()
+            try:
+                self.endpoint.stop(STOP_SIP_TIMEOUT)  # unregister, close the sockets
+            finally:
+                self._stop_rest()
+
+    def _stop_rest(self) -> None:
+        if self._reloader is not None:
+            self._reloader.join(STOP_SIP_TIMEOUT)
+        self.lists.stop()
+        self.finish_transcriptions(STOP_TRANSCRIPTS_TIMEOUT)
+        self.close_recognizer()
+        self.wait_calls(STOP_DECODER_TIMEOUT)  # handlers that waited for words the decoder no longer gives
+        if self._pruner is not None:
+            self._pruner.join(PRUNER_JOIN_TIMEOUT)  # a running prune finishes its writes first
+        self._io.shutdown(wait=True)
+        self.store.close(STOP_STORE_TIMEOUT)
+        self.status.running = False
+        self._write_status()
+
+    def end_calls(self, timeout: float) -> int:
+        """End the calls that are up (the endpoint sends BYE; they end with outcome ``stopped``)
+        and wait up to ``timeout`` s for their handler threads to write their rows.
+        Returns how many calls the endpoint ended."""
+        started, ended = time.monotonic(), 0
+        try:
+            ended = self.endpoint.end_calls(timeout)
+        except Exception:
+            log.exception("ending the calls failed")
+        left = self.wait_calls(max(0.0, timeout - (time.monotonic() - started)))
+        if left:
+            log.warning("stopping: %d call(s) still writing after %.0f s", left, timeout)
+        elif ended:
+            log.info("stopping: %d call(s) ended and logged in %.1f s", ended, time.monotonic() - started)
+        return ended
+
+    def calls_running(self) -> int:
+        """Calls whose handler thread has not finished (it writes the final row last)."""
+        with self._calls_done:
+            return self._calls_running
+
+    def wait_calls(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s until no call handler runs; returns how many still do."""
+        with self._calls_done:
+            self._calls_done.wait_for(lambda: self._calls_running == 0, timeout)
+            return self._calls_running
+
+    def finish_transcriptions(self, timeout: float) -> int:
+        """Let the transcriptions in progress finish (up to ``timeout`` s in all): the call being
+        transcribed after its end, then every turn in the decoder process; returns how many were left."""
+        deadline = time.monotonic() + timeout
+        if self.handler.screening.later is not None:
+            self.handler.screening.later.close(timeout)
+        drain = getattr(self.recognizer, "drain", None)
+        return drain(max(0.0, deadline - time.monotonic())) if drain else 0
+
+    def close_recognizer(self) -> None:
+        """Close the decoder process (the bot's own recognizer only, not one handed in)."""
+        close = getattr(self.recognizer, "close", None)
+        if close and not self._recognizer_injected:
+            close(STOP_DECODER_TIMEOUT)
 
     def __enter__(self) -> "Bot":
         self.start()
@@ -276,6 +354,18 @@ class Bot:
     def handle_call(self, call: IncomingCall) -> None:
         """Runs on the call's own thread from INVITE to the final log write.
 
-        Takes the prompts and script loaded last; nothing is re-read here."""
-        prompts, script = self._loaded
-        self.handler.handle(call, prompts, script)
+        Takes the prompts and script loaded last; nothing is re-read here. While the bot
+        stops, a new call is refused (``STOPPING_STATUS``); stop() waits for the others."""
+        with self._calls_done:
+            if self.stopping.is_set():
+                call.reject(STOPPING_STATUS)
+                self.handler.refused(call.raw_invite, STOPPING_STATUS, "the bot is stopping")
+                return
+            self._calls_running += 1
+        try:
+            prompts, script = self._loaded
+            self.handler.handle(call, prompts, script)
+        finally:
+            with self._calls_done:
+                self._calls_running -= 1
+                self._calls_done.notify_all()

@@ -205,15 +205,16 @@ def test_every_problem_at_once(tmp_path, short_prompts):
         assert f"✗ {line}" in result.output
 
 
-def test_check_looks_at_the_model_files_without_loading_them(tmp_path, short_prompts):
+def test_check_loads_the_model_so_a_broken_one_fails_as_run_would(tmp_path, short_prompts):
+    """The model's layout is there but the files are empty: `run` would refuse it, so `check` does."""
     model = tmp_path / "model"
     for rel in ("am/final.mdl", "conf/model.conf", "conf/mfcc.conf", "graph/HCLG.fst"):
         (model / rel).parent.mkdir(parents=True, exist_ok=True)
-        (model / rel).write_bytes(b"")  # the layout, not a model: loading it would fail
+        (model / rel).write_bytes(b"")  # the layout, not a model: loading it fails
     path = write_config(tmp_path, short_prompts, speech={"transcription": "required", "model": str(model)})
     result = check(path)
-    assert result.exit_code == 0, result.output
-    assert f"✓ speech model {model}: " in result.output and "not loaded" in result.output
+    assert result.exit_code == 2, result.output
+    assert str(model) in result.output
 
 
 def test_a_model_folder_one_level_too_high_gets_a_hint(tmp_path, short_prompts):

@@ -34,6 +34,7 @@ HANGUP_REASONS = {
     "transfer": "bot handed the call to a person (REFER) and left",
     "rtp_timeout": "no RTP from the caller within sip.rtp_timeout",
     "max_duration": "call reached sip.max_call_duration",
+    "stop": "the bot was stopped and ended the call (BYE)",
 }
 
 

@@ -95,7 +95,7 @@ class CallHandler:
                 call.hangup()
         finally:
             if call.ended_by == "stop":  # the bot is stopping: whatever the step, say so
-                calllog.event("hangup", "stop", "the bot was stopped while the call was up; it ended the call")
+                calllog.event("stop", None, "the bot was stopped while the call was up; it ended the call")
                 outcome = Outcome.STOPPED
             calllog.finish(outcome)
         return outcome

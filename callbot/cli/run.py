@@ -4,9 +4,10 @@ import the runtime (callbot.app)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 import click
@@ -19,19 +20,19 @@ from callbot.cli.common import EXIT_USAGE, config_option, err, handles_errors, o
 @config_option
 @handles_errors
 def run(config_path: Path) -> None:
-    """Run the bot in the foreground (Ctrl-C or SIGTERM stops it cleanly).
+    """Run the bot in the foreground (Ctrl-C or SIGTERM stops it in order).
 
     It first makes the checks `callbot check` makes and refuses to start with every error found.
+    Stopping ends the calls that are up (outcome "stopped"), lets the transcriptions in progress
+    finish, then closes the speech decoder and unregisters; at most STOP_TIMEOUT seconds.
     """
-    from callbot.app import Bot
+    from callbot.app import STOP_TIMEOUT, Bot
     from callbot.config.load import load_config
 
     config = load_config(config_path)
     setup_logging(config.log.level)
     bot = Bot(config)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = _StopSignals(STOP_TIMEOUT)
     bot.start()
     s = config.sip
     err.print(
@@ -41,11 +42,36 @@ def run(config_path: Path) -> None:
         highlight=False,
     )
     try:
-        while not stop.wait(0.5):
-            pass
+        stop.wait()
     finally:
-        err.print("stopping: hanging up calls, unregistering …", highlight=False)
+        err.print("stopping: ending calls, finishing transcriptions, unregistering …", highlight=False)
         bot.stop()
+        err.print("stopped", highlight=False)
+
+
+class _StopSignals:
+    """SIGTERM/SIGINT ask for the orderly stop: the first sets :attr:`requested` (`run`'s main
+    loop sees it), a repeated one only says that it is under way. The handler takes no lock
+    (an Event's lock could be held by the very thread it interrupts). The speech decoder
+    process ignores both signals; the bot closes it itself, after the transcriptions."""
+
+    POLL = 0.2
+
+    def __init__(self, bound: float):
+        self.requested = False
+        self._again = (f"already stopping in order (at most {bound:.0f} s); SIGQUIT (Ctrl-\\) quits at once, "
+                       f"losing what is in progress\n").encode()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, _signum, _frame) -> None:
+        if self.requested:
+            os.write(2, self._again)  # not logging: it may interrupt a log write of this thread
+        self.requested = True
+
+    def wait(self) -> None:
+        while not self.requested:
+            time.sleep(self.POLL)
 
 
 @click.command("check")
@@ -55,15 +81,15 @@ def check(config_path: Path) -> None:
     """Check everything `callbot run` checks before it starts; exit non-zero where run would refuse.
 
     The configuration, the call log and data folders, free disk space, the prompts, the
-    script, the speech model (its files, not loaded: that takes long) and the SIP address.
-    Warnings are shown and do not fail the check.
+    script, the speech model (loaded as `run` loads it, in the decoder process, then closed:
+    a few seconds) and the SIP address. Warnings are shown and do not fail the check.
     """
     from callbot.config.load import load_config
     from callbot.preflight import ERROR, WARNING, preflight
 
     config = load_config(config_path)
     out.print(Text.assemble(("✓", "green"), f" configuration {config_path}: valid"), soft_wrap=True)
-    report = preflight(config)
+    report = preflight(config, load_model=True)
     marks = {ERROR: ("✗", "bold red"), WARNING: ("!", "bold yellow")}
     for finding in report.findings:  # Text: a path or a message is never read as markup or emoji
         out.print(Text.assemble(marks.get(finding.severity, ("✓", "green")), " ", str(finding)), soft_wrap=True)

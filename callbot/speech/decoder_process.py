@@ -8,6 +8,12 @@
 * :func:`_decoder_main` — the decoder process itself: loads the model once and
   serves turns with an in-process :class:`~callbot.speech.recognizer.Transcriber`.
 
+Stopping: the decoder process ignores SIGINT and SIGTERM (Ctrl-C in a terminal and
+systemd signal the whole process group or cgroup, and a decoder killed first loses
+the turns in progress). Only the bot ends it: :meth:`ProcessTranscriber.drain`
+waits for the turns handed over, then :meth:`ProcessTranscriber.close`. If the
+bot itself dies, the pipe closes and the decoder process exits on its own.
+
 Everything that needs vosk goes through :mod:`callbot.speech.recognizer`; what
 crosses the pipe is plain data (stream ids, PCM bytes, a transcript as a dict).
 """
@@ -15,9 +21,11 @@ crosses the pipe is plain data (stream ids, PCM bytes, a transcript as a dict).
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from concurrent.futures import Future, InvalidStateError
@@ -29,6 +37,12 @@ from callbot.speech.models import layout_problems
 from callbot.speech.recognizer import RecognizerStream, SpeechModel, Transcriber, TranscriberBase
 from callbot.speech.transcripts import Transcript, TranscriptFuture, Word
 
+log = logging.getLogger("callbot.speech")
+
+#: Signals only the bot's own orderly stop answers (the decoder process ignores them).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: How often :meth:`ProcessTranscriber.drain` looks whether the turns are done (seconds).
+DRAIN_POLL = 0.05
 #: Niceness of the decoder process (see :class:`ProcessTranscriber`).
 DECODER_NICE = 10
 #: The sender thread wakes at most this often (seconds); audio waits at most this long.
@@ -59,7 +73,13 @@ class ProcessTranscriber(TranscriberBase):
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_decoder_main, args=(str(path), child, nice, decoders), name="callbot-asr", daemon=True)
-        self._process.start()
+        # Blocked from its first instruction on (the mask survives fork and exec): a Ctrl-C
+        # while Python starts up in the child cannot kill it before _decoder_main ignores it.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
         if not self._conn.poll(start_timeout):
             self._process.kill()
@@ -98,7 +118,31 @@ class ProcessTranscriber(TranscriberBase):
         with self._lock:
             return len(self._futures)
 
+    @property
+    def pid(self) -> int | None:
+        """The decoder process's id."""
+        return self._process.pid
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s until every turn handed to the decoder process has its
+        result (or failed, or was cancelled); returns how many are still pending.
+
+        The bot's orderly stop calls it after the calls ended, before :meth:`close`.
+        """
+        deadline = time.monotonic() + timeout
+        pending = self.active()
+        if pending:
+            log.info("waiting up to %.0f s for %d transcription(s) in progress", timeout, pending)
+        while pending and time.monotonic() < deadline and self._process.is_alive():
+            time.sleep(DRAIN_POLL)
+            pending = self.active()
+        if pending:
+            log.warning("%d transcription(s) not finished after %.0f s: given up", pending, timeout)
+        return pending
+
     def close(self, timeout: float = 5.0) -> None:
+        """Stop the decoder process (turns not yet delivered fail); waits up to ``timeout``,
+        then kills it."""
         with self._lock:
             if self._closed:
                 return
@@ -107,8 +151,10 @@ class ProcessTranscriber(TranscriberBase):
         self._outbox.put(None)
         self._process.join(timeout)
         if self._process.is_alive():
+            log.warning("the speech decoder process did not stop within %.0f s: killed", timeout)
             self._process.kill()
             self._process.join(timeout)
+        log.info("speech decoder process %s stopped (exit code %s)", self._process.pid, self._process.exitcode)
         self._fail_all(RecognitionError("the transcriber was closed"))
 
     # -- plumbing ---------------------------------------------------------------------
@@ -217,8 +263,17 @@ def _lower_priority(nice: int) -> None:
         pass
 
 
+def _ignore_stop_signals() -> None:
+    """SIGINT/SIGTERM reach the whole process group (Ctrl-C) or cgroup (systemd): ignore them
+    here; the bot stops this process itself once the turns in progress are transcribed."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # (pending ones are dropped: ignored)
+
+
 def _decoder_main(model_path: str, conn, nice: int, decoders: int | None = None) -> None:
     """Entry point of the decoder process: load the model once, serve turns until told to stop."""
+    _ignore_stop_signals()
     _lower_priority(nice)
     try:
         model = SpeechModel.load(Path(model_path))
