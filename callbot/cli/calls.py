@@ -1,17 +1,35 @@
-"""`callbot calls [show ID]` and `callbot leads`: the call log, read-only."""
+"""`callbot calls [show ID]` and `callbot leads`: the call log, read-only.
+
+Every value that came from a caller (names, URIs, transcripts, company …) is shown through
+:mod:`callbot.cli.common`'s ``cell``/``shown``/``json_line``/``csv_cell``: never read as rich
+markup, control and bidi characters as visible escapes, long names cut in tables only.
+"""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
-import json
+import sys
 from pathlib import Path
 
 import click
 from rich import box
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from callbot.cli.common import config_option, handles_errors, local_text, open_store, out, parse_since
+from callbot.cli.common import (
+    CELL_MAX,
+    cell,
+    config_option,
+    csv_cell,
+    handles_errors,
+    json_line,
+    local_text,
+    open_store,
+    out,
+    parse_since,
+    shown,
+)
 from callbot.errors import CallbotError
 
 
@@ -22,9 +40,12 @@ from callbot.errors import CallbotError
 @click.option("--number", help="Only calls from this number (E.164 or part of it).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="CSV with a header line, for a spreadsheet: a cell that would start a formula "
+                   "(= + - @) starts with ' instead, control characters appear as \\x1b-style escapes.")
 @click.pass_context
 @handles_errors
-def calls(ctx, config_path, since, outcome, number, limit, as_json) -> None:
+def calls(ctx, config_path, since, outcome, number, limit, as_json, as_csv) -> None:
     """Recent calls, newest first."""
     if ctx.invoked_subcommand is not None:
         return
@@ -37,9 +58,29 @@ def calls(ctx, config_path, since, outcome, number, limit, as_json) -> None:
     records = store.calls(since=since_dt, outcome=outcome, number=number, limit=limit)
     if as_json:
         for record in records:
-            click.echo(json.dumps(record.to_json(), ensure_ascii=False))
+            click.echo(json_line(record.to_json()))
+        return
+    if as_csv:
+        write_csv(records, sys.stdout)
         return
     out.print(calls_table(records))
+
+
+#: The columns of `calls --csv`: every stored value of a call row, and its decision reasons.
+CSV_COLUMNS = ("id", "sip_call_id", "started_at", "answered_at", "ended_at", "duration", "outcome",
+               "caller_number", "caller_dialled", "caller_display", "caller_raw", "caller_type",
+               "caller_region", "caller_description", "withheld", "withheld_evidence", "person", "company",
+               "label", "label_reasons", "transcript", "reasons")
+
+
+def write_csv(records, stream) -> None:
+    """The calls as CSV (see --csv): one line per call, every cell through ``csv_cell``."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        data = record.to_json()
+        data["reasons"] = "; ".join(record.reasons)
+        writer.writerow([csv_cell(data.get(column)) for column in CSV_COLUMNS])
 
 
 #: The verdict column's words (German: the office reads them).
@@ -74,18 +115,20 @@ def verdict(record) -> str:
     return _RULE_WORDS.get(rule or "", "—")
 
 
-def caller_text(record) -> str:
+def caller_text(record, limit: int | None = CELL_MAX) -> str:
     """Who called, as the caller ID showed it: the number (with the name shown), or the name
-    marked as one when there was no number."""
+    marked as one when there was no number. Safe to print (:func:`shown`); names and URIs
+    longer than ``limit`` are cut (None: whole)."""
     from callbot.call.policy import sip_user_name
 
     if record.withheld:
         return "withheld"
-    number = record.caller_number or record.caller_dialled
+    number = shown(record.caller_number or record.caller_dialled, limit)
+    display = shown(record.caller_display, limit)
     if number:
-        return f"{number} ({record.caller_display})" if record.caller_display else number
-    name = record.caller_display or sip_user_name(record.caller_raw)
-    return f"{name} (no number)" if name else (record.caller_raw or "?")
+        return f"{number} ({display})" if display else number
+    name = display or shown(sip_user_name(record.caller_raw), limit)
+    return f"{name} (no number)" if name else (shown(record.caller_raw, limit) or "?")
 
 
 #: What the verdict column should get before the caller column takes more than its numbers need.
@@ -97,8 +140,8 @@ def calls_table(records) -> Table:
     """The calls, one line each where the terminal allows. Values that must stay whole
     (times, outcomes, numbers) never wrap; names and the verdict wrap at spaces only, so at
     80 columns nothing is split inside a word (a word too long for its column ends in …)."""
-    rows = [(str(r.id), local_text(r.started_at)[:16], caller_text(r), r.outcome or "in progress",
-             f"{r.duration:.0f}" if r.duration is not None else "", verdict(r)) for r in records]
+    rows = [(str(r.id), local_text(r.started_at)[:16], caller_text(r), shown(r.outcome or "in progress"),
+             f"{r.duration:.0f}" if r.duration is not None else "", shown(verdict(r), CELL_MAX)) for r in records]
     headers = ("id", "started", "caller", "outcome", "sec", "verdict")
     natural = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
     numbers = [len(r.caller_number or r.caller_dialled or "") for r in records if not r.withheld]
@@ -112,7 +155,7 @@ def calls_table(records) -> Table:
     table.add_column("sec", justify="right", no_wrap=True)
     table.add_column("verdict", overflow="ellipsis")
     for row in rows:
-        table.add_row(*map(escape, row))  # names come from the network: never rich markup
+        table.add_row(*map(Text, row))  # names come from the network: never rich markup
     return table
 
 
@@ -133,11 +176,11 @@ def calls_show(call_id: int, as_json: bool, config_path: Path) -> None:
         data = record.to_json()
         data["events"] = [{"at": e.at, "kind": e.kind, "rule": e.rule, "reason": e.reason} for e in events]
         data["turns"] = [dataclasses.asdict(t) for t in turns]
-        click.echo(json.dumps(data, ensure_ascii=False))
+        click.echo(json_line(data))
         return
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
-    info.add_column()
+    info.add_column(overflow="fold")  # the whole value, however long
     rows = [
         ("call", str(record.id)),
         ("started", local_text(record.started_at)),
@@ -146,6 +189,7 @@ def calls_show(call_id: int, as_json: bool, config_path: Path) -> None:
         ("duration", f"{record.duration:.2f} s" if record.duration is not None else ""),
         ("outcome", record.outcome or "in progress"),
         ("withheld", "yes" if record.withheld else "no"),
+        *([("asserted identity", record.withheld_evidence)] if record.withheld_evidence else []),
         ("number", record.caller_number or "—"),
         ("as received", record.caller_dialled or "—"),
         ("name shown", record.caller_display or "—"),
@@ -159,13 +203,13 @@ def calls_show(call_id: int, as_json: bool, config_path: Path) -> None:
         ("verdict", verdict(record)),
     ]
     for key, value in rows:
-        info.add_row(key, escape(value))
+        info.add_row(key, cell(value))  # the whole value: `calls` cuts long names, this shows them
     out.print(info)
     trail = Table(title="What happened")
     for column in ("time", "kind", "rule", "reason"):
         trail.add_column(column, overflow="fold")
     for e in events:
-        trail.add_row(local_text(e.at), e.kind, escape(e.rule or ""), escape(e.reason or ""))
+        trail.add_row(local_text(e.at), cell(e.kind), cell(e.rule), cell(e.reason))
     out.print(trail)
     if turns:
         conversation = Table(title="Conversation")
@@ -176,8 +220,8 @@ def calls_show(call_id: int, as_json: bool, config_path: Path) -> None:
             text = t.text if t.text is not None else ("(not transcribed)" if t.speaker == "caller" else "")
             if t.confidence is not None:
                 text += f"  [conf {t.confidence:.2f}]"
-            conversation.add_row(str(t.seq), t.speaker, escape(what or ""), escape(text), f"{t.duration:.1f}",
-                                 escape(t.recording or ""))
+            conversation.add_row(str(t.seq), cell(t.speaker), cell(what), cell(text),
+                                 f"{t.duration:.1f}" if t.duration is not None else "", cell(t.recording))
         out.print(conversation)
 
 
@@ -194,13 +238,13 @@ def leads(config_path: Path, since: str | None, limit: int, as_json: bool) -> No
     found = store.leads(since=parse_since(since) if since else None, limit=limit)
     if as_json:
         for lead in found:
-            click.echo(json.dumps(lead.to_json(), ensure_ascii=False))
+            click.echo(json_line(lead.to_json()))
         return
     table = Table(title="Leads")
     for column in ("call", "when", "company", "person", "number", "what they said", "recording"):
         table.add_column(column, overflow="fold")
     for lead in found:
-        table.add_row(str(lead.call_id), local_text(lead.created_at), lead.company or "—", lead.person or "—",
-                      lead.number or "—", lead.text if lead.text is not None else "(not transcribed)",
-                      lead.recording or "")
+        table.add_row(str(lead.call_id), local_text(lead.created_at), cell(lead.company or "—"),
+                      cell(lead.person or "—"), cell(lead.number or "—"),
+                      cell(lead.text if lead.text is not None else "(not transcribed)"), cell(lead.recording))
     out.print(table)

@@ -1,20 +1,24 @@
 """What every command shares: the consoles, exit codes and the one place a
 CallbotError becomes a message (``handles_errors``), the ``--config`` option,
-logging, reading times given on the command line, showing stored times, and
-opening the call log."""
+logging, reading times given on the command line, showing stored times,
+showing values that came from a caller (``shown``, ``cell``, ``json_line``,
+``csv_cell``), and opening the call log."""
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import sys
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from callbot.errors import CallbotError, ConfigError, PromptError, ScriptError
 
@@ -162,6 +166,78 @@ def local_day_text(iso: str | None) -> str:
         return iso or ""
     return moment.strftime("%Y-%m-%d" if (moment.hour, moment.minute, moment.second) == (0, 0, 0)
                            else "%Y-%m-%d %H:%M")
+
+
+# -- values that came from a caller ---------------------------------------------
+#: Longest caller value a table shows (the whole value: `calls show`, --json, `export`).
+CELL_MAX = 80
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: Format characters a name may legitimately use (the zero-width joiner of emoji sequences).
+_HARMLESS_FORMAT = {"\u200d"}
+
+
+def _unsafe(char: str) -> bool:
+    """A character that must not reach a terminal raw: control characters (ESC …), bidi
+    overrides and other format characters (U+202E …), line separators, and the lone
+    surrogates undecodable bytes became."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") and char not in _HARMLESS_FORMAT
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def shown(value: object, limit: int | None = None) -> str:
+    """A value from the network (a name, a URI, a transcript …) as plain text that is safe to
+    print: every control, bidi or format character is written as a visible escape (``\\x1b``,
+    ``\\u202e``, ``\\n``), and with ``limit`` a longer value is cut to ``limit`` characters
+    ending in "…". Rich markup is NOT escaped here: print it as :func:`cell` (a Text) or
+    through :func:`markup`."""
+    if value is None:
+        return ""
+    text = str(value)
+    if any(_unsafe(c) for c in text):
+        text = "".join(_escaped(c) if _unsafe(c) else c for c in text)
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + "…"
+    return text
+
+
+def cell(value: object, limit: int | None = None) -> Text:
+    """A table cell of a caller's value: :func:`shown`, as a rich Text (never read as markup)."""
+    return Text(shown(value, limit))
+
+
+def markup(value: object, limit: int | None = None) -> str:
+    """A caller's value to put into a rich markup string: :func:`shown`, markup escaped."""
+    return escape(shown(value, limit))
+
+
+def json_line(data: object) -> str:
+    """JSON for the terminal or a pipe, lossless: ``ensure_ascii=False`` keeps umlauts readable,
+    and the characters a terminal would act on (C1 controls, bidi and format characters, line
+    separators, the lone surrogates of undecodable bytes) are written as ``\\uXXXX`` escapes
+    (C0 controls such as ESC already are)."""
+    text = json.dumps(data, ensure_ascii=False)
+    if not any(_unsafe(c) for c in text):
+        return text
+    return "".join(f"\\u{ord(c):04x}" if _unsafe(c) else c for c in text)
+
+
+#: A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value for a CSV export: :func:`shown` (one line, escapes visible) and, when it starts
+    like a formula (``= + - @``, tab, CR), prefixed with ``'`` so a spreadsheet shows it as text."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    text = shown(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 # -- the call log ----------------------------------------------------------------

@@ -1,26 +1,30 @@
 """Caller lists: `callbot allow | block | unblock | lists | suggest | import`
-(thin wrappers over callbot.lists and the store's list methods)."""
+(thin wrappers over callbot.lists and the store's list methods). Entry values and reasons may
+come from callers (a shown name, a suggestion's reason): they are printed through
+``cell``/``markup``/``json_line`` of :mod:`callbot.cli.common`, never as rich markup."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from callbot.cli.common import (
+    cell,
     config_option,
     err,
     handles_errors,
+    json_line,
     local_day_text,
     login_name,
+    markup,
     open_config_store,
     out,
     parse_until,
+    shown,
 )
 from callbot.errors import CallbotError
 
@@ -73,10 +77,10 @@ def _add_to_list(which: str, config_path: Path, value: str | None, name: str | N
                                             expires_at=expires).result(30)
             entry = store.list_entry(entry_id)
             until_text = f", until {local_day_text(entry.expires_at)}" if entry.expires_at else ""
-            out.print(f"[green]✓[/] {verb} {escape(_entry_what(entry))} (entry {entry.id}): "
-                      f"{escape(entry.reason)}{until_text}", highlight=False, soft_wrap=True)
+            out.print(f"[green]✓[/] {verb} {markup(_entry_what(entry))} (entry {entry.id}): "
+                      f"{markup(entry.reason)}{until_text}", highlight=False, soft_wrap=True)
             for old in replaced:
-                out.print(f"  replaces entry {old.id} ({escape(lists.describe(old))})", highlight=False,
+                out.print(f"  replaces entry {old.id} ({markup(lists.describe(old))})", highlight=False,
                           soft_wrap=True)
 
 
@@ -118,13 +122,13 @@ def block(value, reason, name, until, by, accept, config_path) -> None:
     if entry is None:
         raise CallbotError(f"no list entry with id {accept} — `callbot lists` shows them")
     if entry.confirmed:
-        out.print(f"entry {accept} is already confirmed: {escape(lists.describe(entry))}", highlight=False,
+        out.print(f"entry {accept} is already confirmed: {markup(lists.describe(entry))}", highlight=False,
                   soft_wrap=True)
         return
     with store:
         store.confirm_list_entry(accept).result(30)
         entry = store.list_entry(accept)
-    out.print(f"[green]✓[/] accepted: {escape(lists.describe(entry))}", highlight=False, soft_wrap=True)
+    out.print(f"[green]✓[/] accepted: {markup(lists.describe(entry))}", highlight=False, soft_wrap=True)
 
 
 @click.command("unblock")
@@ -148,13 +152,13 @@ def unblock(target: str, config_path: Path) -> None:
                 out.print(f"entry {entry_id} was already removed", highlight=False, soft_wrap=True)
                 return
             what = "declined suggestion" if not entry.confirmed else "removed entry"
-            out.print(f"[green]✓[/] {what} {entry_id}: {escape(lists.describe(entry))}", highlight=False,
+            out.print(f"[green]✓[/] {what} {entry_id}: {markup(lists.describe(entry))}", highlight=False,
                       soft_wrap=True)
             return
         count = store.remove_list_entry(("block", target)).result(30)
     if not count:
         raise CallbotError(f"{target} is not on the block list — `callbot lists` shows the entries")
-    out.print(f"[green]✓[/] {escape(target)} is no longer blocked ({count} entr{'y' if count == 1 else 'ies'} "
+    out.print(f"[green]✓[/] {markup(target)} is no longer blocked ({count} entr{'y' if count == 1 else 'ies'} "
               f"removed)", highlight=False, soft_wrap=True)
 
 
@@ -163,9 +167,9 @@ def _entries_table(entries, title: str, now: datetime) -> Table:
     for column in ("id", "list", "what", "reason", "source", "confirmed", "by", "added", "expires", "status"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        table.add_row(str(e.id), e.list, escape(_entry_what(e)), escape(e.reason), e.source,
-                      "yes" if e.confirmed else "no", escape(e.created_by or "—"), local_day_text(e.created_at),
-                      local_day_text(e.expires_at) or "never", escape(_entry_status(e, now)))
+        table.add_row(str(e.id), cell(e.list), cell(_entry_what(e)), cell(e.reason), cell(e.source),
+                      "yes" if e.confirmed else "no", cell(e.created_by or "—"), local_day_text(e.created_at),
+                      local_day_text(e.expires_at) or "never", cell(_entry_status(e, now)))
     return table
 
 
@@ -186,7 +190,7 @@ def lists_command(show_all: bool, as_json: bool, config_path: Path) -> None:
     now = datetime.now(timezone.utc)
     if as_json:
         for entry in entries:
-            click.echo(json.dumps({**entry.to_json(), "status": _entry_status(entry, now)}, ensure_ascii=False))
+            click.echo(json_line({**entry.to_json(), "status": _entry_status(entry, now)}))
         return
     if not entries:
         out.print("no list entries — add some with `callbot block NUMBER --reason …`, `callbot allow …` or "
@@ -237,10 +241,10 @@ def import_contacts(path: Path, by: str | None, config_path: Path) -> None:
                 for p in plan.add
             ]).result(120)
     out.print(f"[green]✓[/] {len(plan.add)} number(s) from {len(contacts.contacts)} contact(s) in "
-              f"{escape(str(path))} added to the allow list", highlight=False, soft_wrap=True)
+              f"{markup(str(path))} added to the allow list", highlight=False, soft_wrap=True)
     if plan.already:
         out.print(f"  {len(plan.already)} already on the allow list (unchanged)", highlight=False, soft_wrap=True)
     if plan.skipped:
         err.print(f"[yellow]skipped {len(plan.skipped)}:[/]", highlight=False, soft_wrap=True)
         for line in plan.skipped:
-            err.print(f"  • {line}", highlight=False, markup=False, soft_wrap=True)
+            err.print(f"  • {shown(line)}", highlight=False, markup=False, soft_wrap=True)
