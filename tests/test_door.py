@@ -236,3 +236,66 @@ def test_a_flood_from_one_address_is_turned_away_with_503_and_counted(tmp_path, 
         refused = bot.endpoint.gatekeeper.tally.total("over sip.invite_rate")
     assert statuses.count(503) == refused >= 45
     assert refused < 60  # the burst got through
+
+
+def test_no_free_rtp_port_gets_486_before_ringing_and_a_row(tmp_path, kam, short_prompts):
+    """Two RTP ports, two calls ringing: the third caller is refused at once, with a row —
+    the library used to wait for a port on the receive thread (the bot went deaf)."""
+    config = registered_config(tmp_path, kam, short_prompts, answer_delay=4.0)
+    low = config.sip.rtp_port_min
+    config = registered_config(tmp_path, kam, short_prompts, answer_delay=4.0, rtp_port_min=low,
+                               rtp_port_max=low + 1)
+    from rig.sipp import start_sipp
+    with running_bot(config) as bot, RtpSink() as sink:
+        assert kam.wait_registered("callbot", timeout=10), kam.log_text()
+        ringing = [start_sipp("uac_call", kam.address, workdir=tmp_path, from_user=f"+49301000{n}",
+                              keys={"sink_port": sink.port}, timeout=30, name=f"ring{n}") for n in (1, 2)]
+        deadline = time.monotonic() + 10
+        while bot.endpoint.calls_up() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        res = refuse(kam, tmp_path, SDP_HEAD + ["m=audio 40000 RTP/AVP 0"], 486, "+4930100003")
+        for proc in ringing:
+            proc.wait(40)
+        rows = finished_rows(bot, 3, timeout=20)
+        events = {r.caller_number: bot.store.events(r.id) for r in rows}
+    assert res.ok, res.describe()
+    outcomes = {r.caller_number: r.outcome for r in rows}
+    assert outcomes == {"+493010001": "answered", "+493010002": "answered", "+4930100003": "refused"}, outcomes
+    assert any("no free RTP port" in (e.reason or "") for e in events["+4930100003"])
+
+
+def test_a_sipp_flood_through_the_proxy_leaves_threads_bounded_rows_closed_and_the_next_call_served(
+        tmp_path, kam, short_prompts):
+    """200 INVITEs in 2 s through Kamailio, sip.max_calls = 4: the bot takes what it may, turns the
+    rest away on its receive thread (no thread per request), closes every row it opened, and the
+    next normal call after the flood is served."""
+    import threading
+
+    config = registered_config(tmp_path, kam, short_prompts, max_calls=4, invite_rate=20)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], threading.active_count())
+
+    with running_bot(config) as bot, RtpSink() as sink:
+        assert kam.wait_registered("callbot", timeout=10), kam.log_text()
+        base = threading.active_count()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        flood = run_sipp("uac_call", kam.address, workdir=tmp_path, from_user="+4930999000", calls=200,
+                         rate=100, concurrent=200, keys={"sink_port": sink.port, "answer_timeout_ms": "5000"},
+                         timeout=40, name="flood")
+        done.set()
+        sampler.join()
+        rows = finished_rows(bot, flood.successful, timeout=30)
+        normal = run_sipp("uac_call", kam.address, workdir=tmp_path, from_user="+4930999001",
+                          keys={"sink_port": sink.port}, timeout=30, name="after")
+        after = finished_rows(bot, len(rows) + 1, timeout=20)
+    assert 0 < flood.successful < 200 and flood.failed > 0, flood.describe()
+    # each call up has a handful of threads (call, RTP in/out); 4 calls at most, never 200
+    assert peak[0] - base <= 4 * 6, (base, peak[0])
+    assert all(r.outcome for r in after)
+    assert normal.ok, normal.describe()
+    assert [r.caller_number for r in after if r.caller_number == "+4930999001"]

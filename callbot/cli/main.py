@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from callbot.cli import calls, demo, lists, models, privacy, prompts, run, service, web
+from callbot.cli import calls, demo, lists, models, privacy, prompts, run, service, status, web
 from callbot.cli.common import config_option
 
 
@@ -21,7 +21,7 @@ def main(config_path) -> None:
 
 
 for command in (
-    run.run, run.check, demo.demo,
+    run.run, run.check, status.status, demo.demo,
     calls.calls, calls.leads,
     lists.allow, lists.block, lists.unblock, lists.lists_command, lists.suggest, lists.import_contacts,
     privacy.prune, privacy.forget, privacy.export,

@@ -13,7 +13,7 @@ more than ``sip.invite_rate`` INVITEs/s      ``503`` + ``Retry-After``          
 from one address
 ``sip.max_calls`` calls already up           ``486 Busy Here``                       row*
 offer the bot cannot take (offer.py)         ``488 Not Acceptable Here``             row*
-no free RTP port                             ``503`` + ``Retry-After``               row*
+no free RTP port                             ``486 Busy Here``                       row*
 OPTIONS from a trusted source                ``200`` without SDP, no codecs          —
 ==========================================  ======================================  ==========
 
@@ -21,7 +21,8 @@ OPTIONS from a trusted source                ``200`` without SDP, no codecs     
 reason and minute (a flood) only counted. Counted means: the first of each reason in a
 minute is logged at warning level with its source, then one summary line per minute.
 Nothing here starts a thread or waits; a retransmitted INVITE gets the same answer again
-without a second row.
+without a second row. A busy bot answers ``486`` (the PBX moves on: voicemail, another phone),
+not ``503``, which a proxy turns into ``500`` and may take as "this server is down".
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class Gatekeeper:
         if not verdict.accepted:
             return verdict.status, verdict.reason
         if not self._ports_free():
-            return 503, "no free RTP port in sip.rtp_port_min..rtp_port_max"
+            return 486, "no free RTP port in sip.rtp_port_min..rtp_port_max"
         return None, verdict.reason
 
     def _refuse(self, client, message, key: str, status: int, row_reason: str | None) -> None:
