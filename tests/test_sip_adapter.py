@@ -248,3 +248,13 @@ def test_open_rows_from_a_crash_are_finalized_as_interrupted(tmp_path, short_pro
     with running_bot(config) as bot:
         row = bot.store.call(open_id)
     assert row.outcome == "interrupted" and row.ended_at is not None
+
+
+def test_an_invite_longer_than_8_kb_is_answered_and_logged(tmp_path, short_prompts):
+    """A 10 kB display name makes a 10 kB INVITE: the library read only 8192 bytes and dropped it."""
+    name = "Z" * 10_000
+    with running_bot(loopback_config(tmp_path, short_prompts)) as bot:
+        report = place(bot, f'"{name}" <sip:+4930123456@127.0.0.1>')
+        [row] = wait_finished(bot)
+    assert report.status == 200 and report.answered_at is not None
+    assert row.caller_display == name and row.outcome == "answered"

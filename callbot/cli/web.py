@@ -1,5 +1,11 @@
 """`callbot web [--host H] [--port P]`: serve the review web page; `callbot web
-hash-password`: make the hash for [web] password_hash."""
+hash-password`: make the hash for [web] password_hash.
+
+uvicorn runs with ``proxy_headers=False``: left on, it would replace the client address
+with whatever ``X-Forwarded-For`` says for every request from 127.0.0.1 (its default
+``forwarded_allow_ips``), so one could dodge the login lockout by rotating that header.
+The web app itself reads the header, and only from ``[web] trusted_proxies``
+(:mod:`callbot.web.proxies`)."""
 
 from __future__ import annotations
 
@@ -95,7 +101,7 @@ def web(ctx, config_path: Path, host: str, port: int) -> None:
     err.print(f"callbot web on http://{shown}:{port}/ — log in as {escape(config.web.user)}; Ctrl-C to stop",
               highlight=False)
     uvicorn.run(app, host=bind, port=port, log_level=config.log.level, server_header=False,
-                date_header=False, log_config=None)
+                date_header=False, log_config=None, proxy_headers=False, forwarded_allow_ips=[])
 
 
 @web.command("hash-password")

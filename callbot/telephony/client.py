@@ -19,6 +19,8 @@ from rfcvoip import SIP, RTP
 from rfcvoip.VoIP import VoIP as _voip_module
 from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
+from rfcvoip.SIPTransport import SIPConnection
+from rfcvoip.SIPTransport import SIPTransport as SIPTransportKind
 from rfcvoip.util import acquired_lock_and_unblocked_socket
 
 from callbot.telephony.offer import filter_offer, with_disabled_streams
@@ -49,6 +51,25 @@ def _library_debug(message, error=None):
 for _module in (rfcvoip, SIP, RTP, _voip_module):
     _module.debug = _library_debug
 rfcvoip.DEBUG = False
+
+#: The largest UDP datagram: a SIP message over UDP may be up to this long.
+MAX_DATAGRAM = 65535
+
+
+# WORKAROUND SIPTransport.py:588: a UDP read takes at most 8192 bytes, so a longer INVITE (a
+# 10 kB display name, many headers) was cut and dropped without an answer. Read the whole
+# datagram; the message is then parsed (or answered 400) like any other.
+def _recv_whole_datagram(self) -> bytes:
+    if self.socket is None:
+        raise RuntimeError("SIP connection is not open.")
+    if self.target.transport == SIPTransportKind.UDP:
+        data, address = self.socket.recvfrom(MAX_DATAGRAM)
+        self.last_recv_address = (str(address[0]), int(address[1]))
+        return data
+    return self._recv_stream_message()
+
+
+SIPConnection.recv_raw_message = _recv_whole_datagram
 
 
 @dataclass

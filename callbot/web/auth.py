@@ -29,67 +29,103 @@ def tokens_equal(a: str | None, b: str | None) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
+class _Lockout:
+    """Failure counts and lockouts per key (not thread-safe: :class:`LoginLimiter` locks)."""
+
+    def __init__(self, max_failures: int, lockout: float, max_keys: int):
+        self.max_failures = max_failures
+        self.lockout = lockout
+        self.max_keys = max_keys
+        self.failures: dict[str, int] = {}
+        self.locked_until: dict[str, float] = {}
+
+    def wait(self, key: str, now: float) -> float:
+        until = self.locked_until.get(key)
+        if until is None:
+            return 0.0
+        if until > now:
+            return until - now
+        del self.locked_until[key]
+        self.failures.pop(key, None)
+        return 0.0
+
+    def count(self, key: str, now: float) -> None:
+        if len(self.failures) >= self.max_keys and key not in self.failures:
+            self.prune(now)
+        count = self.failures.get(key, 0) + 1
+        self.failures[key] = count
+        if count >= self.max_failures:
+            self.locked_until[key] = now + self.lockout
+
+    def clear(self, key: str) -> None:
+        self.failures.pop(key, None)
+        self.locked_until.pop(key, None)
+
+    def prune(self, now: float) -> None:
+        for key, until in list(self.locked_until.items()):
+            if until <= now:
+                del self.locked_until[key]
+                self.failures.pop(key, None)
+        if len(self.failures) >= self.max_keys:  # still full: forget those not locked out
+            for key in [k for k in self.failures if k not in self.locked_until]:
+                del self.failures[key]
+
+
 class LoginLimiter:
-    """In-memory lockout: after ``max_failures`` failed logins from one client (address),
-    refuse further attempts for ``lockout`` seconds. A successful login clears the count."""
+    """In-memory lockout, two of them:
+
+    * per client: after ``max_failures`` failed logins from one client (its address as
+      :func:`callbot.web.proxies.client_address` establishes it, an IPv6 client's /64),
+      that client waits ``lockout`` seconds — one person mistyping does not lock out the
+      rest of an office behind the same proxy (with ``[web] trusted_proxies`` set);
+    * per account: after ``account_failures`` failed logins for one account from any
+      addresses, the account is locked for ``account_lockout`` seconds — a guesser who
+      rotates addresses is stopped too (at the price that the owner waits as well).
+
+    A successful login clears both counts.
+    """
 
     def __init__(self, max_failures: int = 5, lockout: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic, max_clients: int = 10000):
+                 clock: Callable[[], float] = time.monotonic, max_clients: int = 10000,
+                 account_failures: int = 20, account_lockout: float = 300.0):
         self.max_failures = max_failures
         self.lockout = lockout
         self._clock = clock
-        self._max_clients = max_clients
         self._lock = threading.Lock()
-        self._failures: dict[str, int] = {}
-        self._locked_until: dict[str, float] = {}
+        self._clients = _Lockout(max_failures, lockout, max_clients)
+        self._accounts = _Lockout(account_failures, account_lockout, 1000)
 
-    def retry_after(self, client: str) -> float:
-        """Seconds until ``client`` may try again (0 when not locked out)."""
+    def retry_after(self, client: str, account: str | None = None) -> float:
+        """Seconds until ``client`` (for ``account``) may try again (0 when not locked out)."""
         with self._lock:
-            until = self._locked_until.get(client)
-            if until is None:
-                return 0.0
-            left = until - self._clock()
-            if left <= 0:
-                del self._locked_until[client]
-                self._failures.pop(client, None)
-                return 0.0
-            return left
+            now = self._clock()
+            wait = self._clients.wait(client, now)
+            if account is not None:
+                wait = max(wait, self._accounts.wait(account, now))
+            return wait
 
-    def attempt(self, client: str) -> float:
+    def attempt(self, client: str, account: str | None = None) -> float:
         """Start a login attempt: returns the seconds ``client`` must wait (refused), or 0.
 
-        A started attempt counts as a failure until :meth:`succeeded` is called, so
-        parallel requests cannot slip past the limit while their passwords are checked;
-        the attempt that reaches ``max_failures`` starts the lockout.
+        A started attempt counts as a failure (of the client and of ``account``) until
+        :meth:`succeeded` is called, so parallel requests cannot slip past the limit while
+        their passwords are checked; the attempt that reaches a limit starts that lockout.
+        A refused attempt counts for nothing.
         """
         with self._lock:
             now = self._clock()
-            until = self._locked_until.get(client)
-            if until is not None:
-                if until > now:
-                    return until - now
-                del self._locked_until[client]
-                self._failures.pop(client, None)
-            if len(self._failures) >= self._max_clients and client not in self._failures:
-                self._prune()
-            count = self._failures.get(client, 0) + 1
-            self._failures[client] = count
-            if count >= self.max_failures:
-                self._locked_until[client] = now + self.lockout
+            wait = self._clients.wait(client, now)
+            if account is not None:
+                wait = max(wait, self._accounts.wait(account, now))
+            if wait > 0:
+                return wait
+            self._clients.count(client, now)
+            if account is not None:
+                self._accounts.count(account, now)
             return 0.0
 
-    def succeeded(self, client: str) -> None:
+    def succeeded(self, client: str, account: str | None = None) -> None:
         with self._lock:
-            self._failures.pop(client, None)
-            self._locked_until.pop(client, None)
-
-    def _prune(self) -> None:
-        now = self._clock()
-        for client, until in list(self._locked_until.items()):
-            if until <= now:
-                del self._locked_until[client]
-                self._failures.pop(client, None)
-        if len(self._failures) >= self._max_clients:  # still full: forget those not locked out
-            for client in [c for c in self._failures if c not in self._locked_until]:
-                del self._failures[client]
+            self._clients.clear(client)
+            if account is not None:
+                self._accounts.clear(account)

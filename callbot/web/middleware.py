@@ -1,12 +1,17 @@
 """The ASGI middleware around every request, except CSRF (:mod:`callbot.web.csrf`).
 
+* :class:`ClientAddressMiddleware`: the client's real address (``[web] trusted_proxies``,
+  see :mod:`callbot.web.proxies`) replaces the peer in ``scope["client"]``.
 * :class:`SecurityHeadersMiddleware`: no framing, no sniffing, a strict CSP, no caching of pages.
 * :class:`BodyLimitMiddleware`: caps the body of every unsafe request (413).
 * :class:`AuthMiddleware`: everything but ``/login`` and ``/static`` needs a logged-in
-  session; :func:`start_session` is what a login puts into the session cookie.
+  session; :func:`start_session` is what a login puts into the session cookie (and
+  records server-side, :class:`~callbot.store.sessions.SessionTable`), :func:`end_session`
+  what logging out does, :func:`session_valid` the check.
 
-The stack, outermost first (see :func:`callbot.web.app.create_app`): security headers,
-session cookie, body limit, CSRF, auth.
+The stack, outermost first (see :func:`callbot.web.app.create_app`): client address,
+security headers, the path and query check (:mod:`callbot.web.params`), session cookie,
+body limit, CSRF, auth.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callbot.web.auth import new_token
+from callbot.web.proxies import client_address
 from callbot.web.state import WebState
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-MAX_BODY = 25 * 1024 * 1024  # bytes of any request body (a prompt recording upload)
+MAX_UPLOAD = 20 * 1024 * 1024  # bytes of an uploaded prompt recording
+MAX_BODY = MAX_UPLOAD + 64 * 1024  # bytes of any request body (the upload and its form around it)
 
 
 _now = time.time  # the wall clock of logins (tests replace it)
@@ -34,6 +41,31 @@ def plain_error(status: int, text: str) -> Response:
     """An error page without templates or session (for refusals before a handler runs)."""
     return HTMLResponse(f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{text}</p>",
                         status_code=status)
+
+
+# --------------------------------------------------------------------------
+# Client address
+
+
+class ClientAddressMiddleware:
+    """Puts the client's real address into ``scope["client"]``: the peer, or — only when
+    the peer is one of ``[web] trusted_proxies`` — the right-most untrusted
+    ``X-Forwarded-For`` entry (:func:`callbot.web.proxies.client_address`). The peer
+    stays in ``scope["callbot.peer"]``."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            state: WebState = scope["app"].state.web
+            peer = scope.get("client")
+            scope["callbot.peer"] = peer
+            forwarded = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"x-forwarded-for"]
+            host = client_address(peer[0] if peer else None, forwarded, state.trusted_proxies)
+            if not peer or host != peer[0]:
+                scope["client"] = (host, 0)
+        await self.app(scope, receive, send)
 
 
 # --------------------------------------------------------------------------
@@ -128,10 +160,33 @@ class BodyLimitMiddleware:
 
 
 def start_session(session: MutableMapping[str, Any], state: WebState) -> None:
-    """Log ``session`` in (after the password was checked): the user, a fresh CSRF token, a
-    fingerprint of the password hash (changing the password ends every session) and when."""
+    """Log ``session`` in (after the password was checked): the user, a new session id (also
+    recorded server-side, so logging out can end it), a fresh CSRF token, a fingerprint of the
+    password hash (changing the password ends every session) and when."""
+    end_session(session, state)
+    sid = new_token()
+    state.sessions.add(sid, state.user, state.config.web.session_hours * 3600)
+    session.update(user=state.user, sid=sid, csrf=new_token(), pw=state.password_fingerprint, since=int(_now()))
+
+
+def end_session(session: MutableMapping[str, Any], state: WebState) -> None:
+    """Log ``session`` out: its id is deleted server-side, so a copy of the cookie is no login either."""
+    state.sessions.remove(session.get("sid"))
     session.clear()
-    session.update(user=state.user, csrf=new_token(), pw=state.password_fingerprint, since=int(_now()))
+
+
+def session_valid(session: MutableMapping[str, Any] | None, state: WebState) -> bool:
+    """Whether ``session`` is a login: its user, the current password, not older than
+    ``[web] session_hours``, and its id still live server-side (not logged out)."""
+    if not session or session.get("user") != state.user or session.get("pw") != state.password_fingerprint:
+        return False
+    try:
+        since = float(session.get("since") or 0)
+    except (TypeError, ValueError):
+        return False
+    if not _now() - since < state.config.web.session_hours * 3600:
+        return False
+    return state.sessions.is_live(session.get("sid"), state.user)
 
 
 class AuthMiddleware:
@@ -148,11 +203,11 @@ class AuthMiddleware:
             return await self.app(scope, receive, send)
         state: WebState = scope["app"].state.web
         session = scope.get("session")
-        if session is not None and session.get("user"):
-            fresh = _now() - float(session.get("since") or 0) < state.config.web.session_hours * 3600
-            if session.get("pw") == state.password_fingerprint and fresh:
-                return await self.app(scope, receive, send)
-            session.clear()  # the password changed or the login is too old (the cookie's max-age slides)
+        if session_valid(session, state):
+            return await self.app(scope, receive, send)
+        if session and session.get("user"):
+            # the password changed, the login is too old (the cookie's max-age slides) or was logged out
+            session.clear()
         target = path + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
         location = "/login" + ("?" + urlencode({"next": target}) if path != "/" else "")
         await RedirectResponse(location, status_code=303)(scope, receive, send)

@@ -21,6 +21,7 @@ from pathlib import Path
 from callbot.audio import decode_file
 from callbot.errors import AudioError
 from callbot.prompts.layout import AUDIO_EXTENSIONS, TEXTS_FILE
+from callbot.web.uploads import RecordingRefused, check_recording
 
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_TEXT = 2000
@@ -28,7 +29,12 @@ OLD_RECORDINGS = ".replaced"  # hidden, so the prompt loader ignores it
 
 
 class PromptEditError(Exception):
-    """The edit was refused; the message says why (for the page)."""
+    """The edit was refused; the message says why (for the page). ``status``: the HTTP status
+    to answer with (400, 413), or None to go back to the page with the message."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 # --------------------------------------------------------------------------
@@ -208,8 +214,11 @@ def recording_extension(filename: str) -> str:
 def save_recording(lang_dir: Path, prompt_id: str, filename: str, data_file, max_bytes: int) -> Path:
     """Save an uploaded recording as ``lang_dir/<prompt_id><ext>``.
 
-    The upload is checked (decodable audio) before anything changes; older
+    The upload is checked before anything changes — its size while it is copied
+    (``max_bytes``, else 413), its header (:func:`callbot.web.uploads.check_recording`:
+    sample rate, duration, decoded size, else 400), then that it decodes; older
     recordings of the prompt (any extension) are moved to ``lang_dir/.replaced/``.
+    Slow (decoding): call it from a worker thread.
     """
     if not PROMPT_ID.match(prompt_id):
         raise PromptEditError(f"invalid prompt id {prompt_id!r}")
@@ -221,10 +230,14 @@ def save_recording(lang_dir: Path, prompt_id: str, filename: str, data_file, max
             while chunk := data_file.read(1 << 16):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise PromptEditError(f"the file is larger than {max_bytes // (1 << 20)} MB")
+                    raise PromptEditError(f"the file is larger than {max_bytes // (1 << 20)} MB", status=413)
                 out.write(chunk)
         if size == 0:
             raise PromptEditError("the file is empty")
+        try:
+            check_recording(tmp, filename)
+        except RecordingRefused as exc:
+            raise PromptEditError(str(exc), status=exc.status) from None
         try:
             decode_file(tmp)
         except AudioError as exc:

@@ -15,8 +15,10 @@ from jinja2 import Environment
 from starlette.requests import Request
 
 from callbot.config.model import Config
+from callbot.store.sessions import SessionTable
 from callbot.store.store import Store
 from callbot.web.auth import LoginLimiter
+from callbot.web.proxies import TrustedProxies
 
 
 @dataclass
@@ -27,6 +29,8 @@ class WebState:
     password_hash: str
     env: Environment
     limiter: LoginLimiter
+    sessions: SessionTable  # the live logins (logging out deletes one)
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     secret_generated: bool = False
     prompt_lock: threading.Lock = field(default_factory=threading.Lock)
     _reports: dict[str, tuple[Any, Any]] = field(default_factory=dict)

@@ -4,6 +4,13 @@ These settings belong to the entry point ``callbot web``, which sits above the
 configuration, so the type lives here. The environment variables
 ``CALLBOT_WEB_PASSWORD_HASH`` and ``CALLBOT_WEB_SECRET`` override the file; neither
 secret is ever echoed in a problem.
+
+``trusted_proxies`` (default ``[]``): the addresses or networks (``"127.0.0.1"``,
+``"10.0.0.0/8"``, ``"::1"``) of the reverse proxies in front of the page. Only a request
+whose direct peer is one of them has its ``X-Forwarded-For`` header believed (the
+right-most address in it that is not a trusted proxy is the client, e.g. for the login
+lockout); with the default the header is ignored. Networks that cover everything
+(``0.0.0.0/0``, ``::/0``) are refused — they would let anyone choose their address.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class WebSettings:
     secure_cookies: bool = False  # true when the page is served over https (reverse proxy)
     session_hours: int = 12  # a login lasts this long
     per_page: int = 50  # calls per page
+    trusted_proxies: tuple[str, ...] = ()  # reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs)
 
 
 def load_web(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> WebSettings:
@@ -80,7 +88,43 @@ def load_web(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> WebSetting
         secure_cookies=r.boolean(t, s, "secure_cookies", d.secure_cookies),
         session_hours=r.integer(t, s, "session_hours", d.session_hours, 1, 24 * 31),
         per_page=r.integer(t, s, "per_page", d.per_page, 10, 500),
+        trusted_proxies=_trusted_proxies(r, t.get("trusted_proxies", MISSING)),
     )
+
+
+MAX_TRUSTED_PROXIES = 64
+
+
+def _trusted_proxies(r: Reader, value: Any) -> tuple[str, ...]:
+    """``[web] trusted_proxies``: a list of IP addresses or networks, normalised (``10.0.0.0/8``)."""
+    key = "web.trusted_proxies"
+    example = 'e.g. trusted_proxies = ["127.0.0.1"] for a reverse proxy on this computer'
+    if value is MISSING:
+        return ()
+    if not isinstance(value, list):
+        r.add(f"{key}: expected a list of addresses in square brackets, got {describe(value)} — {example}")
+        return ()
+    if len(value) > MAX_TRUSTED_PROXIES:
+        r.add(f"{key}: at most {MAX_TRUSTED_PROXIES} entries, got {len(value)} — give networks such as "
+              f'"10.0.0.0/8" instead of single addresses')
+        return ()
+    out: list[str] = []
+    for item in value:
+        try:
+            if not isinstance(item, str):
+                raise ValueError
+            net = ipaddress.ip_network(item.strip().replace("[", "").replace("]", ""), strict=False)
+        except ValueError:
+            r.add(f"{key}: {describe(item)} is not an IP address or network — write addresses in quotes "
+                  f'such as "127.0.0.1", "192.168.1.10" or "10.0.0.0/8"; {example}')
+            return ()
+        if net.prefixlen == 0:
+            r.add(f"{key}: {net} would trust every address, so anyone could choose the address the login "
+                  f"lockout sees — list only your reverse proxy's address, {example}")
+            return ()
+        if str(net) not in out:
+            out.append(str(net))
+    return tuple(out)
 
 
 def _check_web_host(r: Reader, value: Any) -> str | None:

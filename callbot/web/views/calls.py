@@ -1,5 +1,10 @@
 """The call list (full-text search, filters by outcome, label, number and day, pages)
-and the page of one call: its events, turns, leads and what the caller lists say."""
+and the page of one call: its events, turns, leads and what the caller lists say.
+
+Query parameters (:mod:`callbot.web.params`): malformed text, a parameter given twice,
+one too long, a ``page`` that is no whole number 1 to a million or a ``number`` with
+other than ASCII characters is a 400; an unknown outcome or a date that is not one
+shows the page with a message (what the filter form can send)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from starlette.responses import Response
 
 from callbot.outcome import OUTCOMES
 from callbot.web import data
+from callbot.web.params import page_number, query, row_id
 from callbot.web.render import render
 from callbot.web.state import state_of
 
@@ -24,6 +30,8 @@ def _parse_day(value: str | None, end: bool) -> datetime | None:
     if not value:
         return None
     day = datetime.strptime(value.strip(), "%Y-%m-%d").date()
+    if not 1900 <= day.year <= 9000:
+        raise ValueError(f"year {day.year} out of range")
     if end:
         day += timedelta(days=1)
     return datetime.combine(day, dtime.min).astimezone()
@@ -43,10 +51,16 @@ def _page_links(page: int, pages: int | None) -> list[int | None]:
     return links
 
 
+#: The call list's parameters and their most characters.
+LIMITS = {"q": 500, "outcome": 40, "label": 40, "number": 40, "from": 20, "to": 20, "page": 10}
+
+
 def calls_page(request: Request) -> Response:
     state = state_of(request)
-    q = request.query_params
-    filters = {key: (q.get(key) or "").strip() for key in ("q", "outcome", "label", "number", "from", "to")}
+    q = query(request, LIMITS)
+    filters = {key: q.get(key, "") for key in ("q", "outcome", "label", "number", "from", "to")}
+    if not filters["number"].isascii():
+        raise HTTPException(400, "'number' must be a phone number such as +49301234567 or 030 1234.")
     errors: list[str] = []
     outcome = filters["outcome"] or None
     if outcome and outcome not in OUTCOMES:
@@ -62,10 +76,7 @@ def calls_page(request: Request) -> Response:
         until = _parse_day(filters["to"], end=True)
     except ValueError:
         errors.append("'to' must be a date like 2026-11-22")
-    try:
-        page = max(1, int(q.get("page") or 1))
-    except ValueError:
-        page = 1
+    page = page_number(q.get("page"))
     per_page = state.config.web.per_page
     started = time.perf_counter()
     records, total = data.search(state.store, text=filters["q"] or None, outcome=outcome,
@@ -92,7 +103,7 @@ def calls_page(request: Request) -> Response:
 
 
 def _call_id(request: Request) -> int:
-    return int(request.path_params["call_id"])
+    return row_id(request.path_params["call_id"])
 
 
 def call_page(request: Request) -> Response:

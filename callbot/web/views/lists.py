@@ -15,6 +15,7 @@ from starlette.responses import Response
 from callbot.errors import CallbotError
 from callbot.web import data
 from callbot.web.csrf import form_of
+from callbot.web.params import row_id
 from callbot.web.render import flash, redirect, render, safe_next
 from callbot.web.state import state_of
 
@@ -70,7 +71,7 @@ def lists_add(request: Request) -> Response:
 
 def _entry_action(request: Request, action: str) -> Response:
     state = state_of(request)
-    entry_id = int(request.path_params["entry_id"])
+    entry_id = row_id(request.path_params["entry_id"])
     back = safe_next(form_of(request).get("next"), "/lists")
     try:
         if action == "confirm":

@@ -1,7 +1,12 @@
 """The prompt pages (``/prompts``): what callers hear in each language (the render report,
 cached until a file changes), every problem, the owner script's check, and editing one
 prompt — its text in ``prompts.toml`` or an uploaded recording (see
-:mod:`callbot.web.promptfiles`) — and playing it as callers hear it."""
+:mod:`callbot.web.promptfiles`) — and playing it as callers hear it.
+
+An upload is bounded before it is converted: the request body (413), the file
+(``MAX_UPLOAD``, 413), its header (:mod:`callbot.web.uploads`: 8-192 kHz, at most 120 s,
+400 with the reason on the page); checking, decoding and re-rendering run in a worker
+thread, never on the event loop."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,6 +27,8 @@ from starlette.responses import Response
 from callbot.prompts.settings import LANGUAGES
 from callbot.errors import CallbotError, PromptError, ScriptError
 from callbot.web.csrf import form_of
+from callbot.web.middleware import MAX_UPLOAD
+from callbot.web.params import query
 from callbot.web.promptfiles import PROMPT_ID, PromptEditError, save_recording, set_prompt_text
 from callbot.web.render import flash, redirect, render
 from callbot.web.state import WebState, state_of
@@ -28,7 +36,6 @@ from callbot.web.views.recordings import ranged_response
 
 log = logging.getLogger("callbot.web")
 
-MAX_UPLOAD = 20 * 1024 * 1024
 
 
 def _languages(state: WebState) -> list[str]:
@@ -38,7 +45,7 @@ def _languages(state: WebState) -> list[str]:
 
 def _language(request: Request, value: Any = None) -> str:
     state = state_of(request)
-    lang = value if value is not None else request.query_params.get("lang")
+    lang = value if value is not None else query(request, {"lang": 20}).get("lang")
     if not lang:
         return state.config.prompts.language
     if lang not in _languages(state):
@@ -173,7 +180,12 @@ def prompt_text(request: Request) -> Response:
     return redirect(back)
 
 
-def prompt_upload(request: Request) -> Response:
+async def prompt_upload(request: Request) -> Response:
+    return await run_in_threadpool(_upload, request)
+
+
+def _upload(request: Request) -> Response:
+    """Save the uploaded recording (in a worker thread: checking and decoding take time)."""
     state = state_of(request)
     lang = _language(request, request.path_params["lang"])
     prompt_id = _prompt_id(request)
@@ -190,6 +202,9 @@ def prompt_upload(request: Request) -> Response:
                                    upload.file, MAX_UPLOAD)
     except PromptEditError as exc:
         flash(request, "error", f"{prompt_id}: {exc}")
+        if exc.status is not None:  # outside the bounds: say so with the status, on the page
+            log.warning("%s: refused a recording for prompt %s/%s: %s", state.user, lang, prompt_id, exc)
+            return prompts_page(request, lang=lang, status=exc.status)
         return redirect(back)
     log.info("%s: uploaded a recording for prompt %s/%s", state.user, lang, prompt_id)
     report = _report(state, lang, fresh=True)

@@ -92,7 +92,7 @@ def ranged_response(request: Request, *, media_type: str, path: Path | None = No
 
 def resolve_recording(root: Path, relative: str) -> Path | None:
     """The recording file ``relative`` inside ``root``; None if it is outside, missing or not audio."""
-    if not relative or "\x00" in relative or "\\" in relative or relative.startswith("/"):
+    if not relative or len(relative) > 1024 or "\x00" in relative or "\\" in relative or relative.startswith("/"):
         return None
     parts = PurePosixPath(relative).parts
     if any(part in ("..", ".") for part in parts):
@@ -100,9 +100,9 @@ def resolve_recording(root: Path, relative: str) -> Path | None:
     try:
         base = root.resolve()
         path = (base / relative).resolve()
-    except (OSError, RuntimeError):
-        return None
-    if not path.is_relative_to(base) or not path.is_file():
+        if not path.is_relative_to(base) or not path.is_file():
+            return None
+    except (OSError, RuntimeError, ValueError):  # a name too long, a loop ...
         return None
     if path.suffix.lower() not in AUDIO_TYPES:
         return None
