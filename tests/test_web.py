@@ -853,3 +853,23 @@ def test_hash_password_command(monkeypatch):
     assert "geheim123" not in result.stdout
     short = CliRunner().invoke(main, ["web", "hash-password"], input="abc\nabc\n")
     assert short.exit_code == 2 and "at least 8 characters" in short.output
+
+
+def test_the_header_shows_whether_the_bot_is_registered(site, client):
+    """#16.1: the owner sees the registration state on every page (from the bot's status.json)."""
+    import os
+    import time
+
+    from callbot.botstatus import BotStatus, status_path, write_status
+
+    assert "botstate" not in client.get("/calls").text  # the bot never ran here: nothing to say
+    path = status_path(site.config.storage.database)
+    now = time.time()
+    write_status(path, BotStatus(pid=os.getpid(), started=now, registrar="192.168.178.1:5060", registered=False,
+                                 since=now - 30, last_error="<b>no answer</b>", next_try=now + 4))
+    page = client.get("/calls").text
+    assert 'class="botstate bad"' in page and "NOT registered at 192.168.178.1:5060" in page
+    assert "&lt;b&gt;no answer&lt;/b&gt;" in page  # a registrar's words are escaped
+    write_status(path, BotStatus(pid=os.getpid(), started=now, registrar="192.168.178.1:5060", registered=True,
+                                 since=now, granted_expires=300))
+    assert 'class="botstate ok"' in client.get("/calls").text

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from callbot.botstatus import read_status, status_path
 from callbot.times import local_time
 from callbot.web.csrf import CSRF_FIELD, csrf_token
 from callbot.web.middleware import plain_error
@@ -84,15 +85,30 @@ def render(request: Request, template: str, status: int = 200, headers: dict | N
     state = state_of(request)
     token = csrf_token(request)
     messages = request.session.pop("flash", [])
+    user = request.session.get("user")
     page = state.env.get_template(template).render(
         request=request,
-        user=request.session.get("user"),
+        user=user,
+        bot=bot_state(state.config.storage.database) if user else None,
         csrf_field=Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token),
         messages=messages,
         secret_generated=state.secret_generated,
         **context,
     )
     return HTMLResponse(page, status_code=status, headers=headers)
+
+
+def bot_state(database) -> tuple[bool, str] | None:
+    """For the header: (all well?, the bot's state in one line) from status.json; None before any run."""
+    status = read_status(status_path(database))
+    if status is None:
+        return None
+    lines = status.lines()
+    if not status.alive():
+        return False, lines[0]
+    if not status.register:
+        return True, "bot running (not registering)"
+    return status.registered, lines[1]
 
 
 def redirect(url: str) -> RedirectResponse:
