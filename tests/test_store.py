@@ -929,3 +929,13 @@ def test_a_late_transcript_updates_the_turn_and_the_search(tmp_path):
         assert store.search_calls(text="stromtarif")[1] == 1
     finally:
         store.close()
+
+
+def test_invalid_utf8_written_by_another_program_is_read_with_replacement_characters(store, db_path):
+    """A row another tool wrote with broken UTF-8 must not crash the call list (CLI, web)."""
+    call_id = store.start_call(caller(), "sip-bad-bytes").call_id
+    store.flush()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE calls SET caller_display = CAST(X'4D61FF6965' AS TEXT) WHERE id = ?", (call_id,))
+    [row] = store.calls(limit=5)
+    assert row.caller_display == "Ma\ufffdie"

@@ -156,6 +156,10 @@ def _open_once(path: Path, prepare: Callable[[Database], None]) -> None:
         db.close()
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
 def connect_writer(path: Path) -> Database:
     """The writer thread's connection (opened on the starting thread, so failures surface there)."""
     try:
@@ -176,6 +180,9 @@ def reader(path: Path) -> Iterator[Database]:
     try:
         db = connect(path)
         db.execute("PRAGMA query_only = ON")
+        # Text another program stored as invalid UTF-8 is shown with U+FFFD, never a crash of
+        # the CLI or the web page (export reads the bytes losslessly, see erasure.py).
+        db.conn.text_factory = _lenient_text
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the call log {path}: {describe(exc)}") from exc
     try:
