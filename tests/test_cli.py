@@ -467,3 +467,19 @@ def test_calls_show_gives_the_verdict_and_the_label_once(tmp_path, short_prompts
     assert result.exit_code == 0, result.output
     assert "cold_call: Angebot, Strom; against: —" in result.output and "cold_call: cold_call" not in result.output
     assert "Werbeanruf: Angebot, Strom" in result.output
+
+
+def test_a_write_that_times_out_behind_a_lock_is_a_message_not_a_traceback():
+    import click
+
+    from callbot.cli.common import BUSY_MESSAGE, handles_errors
+
+    @click.command()
+    @handles_errors
+    def blocked_write():
+        raise TimeoutError()  # what Future.result(timeout) raises while another program holds the log
+
+    result = CliRunner().invoke(blocked_write, [])
+    assert result.exit_code == 1
+    assert "another program holds it" in result.output and "Traceback" not in result.output
+    assert BUSY_MESSAGE.split("—")[0].strip() in result.output

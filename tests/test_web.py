@@ -873,3 +873,21 @@ def test_the_header_shows_whether_the_bot_is_registered(site, client):
     write_status(path, BotStatus(pid=os.getpid(), started=now, registrar="192.168.178.1:5060", registered=True,
                                  since=now, granted_expires=300))
     assert 'class="botstate ok"' in client.get("/calls").text
+
+
+def test_a_block_while_another_program_locks_the_call_log_gets_503_not_500(client, site, monkeypatch):
+    """The write is queued behind a real exclusive lock; the page says the log is busy."""
+    import sqlite3
+
+    import callbot.web.data as data
+
+    monkeypatch.setattr(data, "WRITE_TIMEOUT", 0.5)
+    holder = sqlite3.connect(site.config.storage.database, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        response = post(client, f"/numbers/{COLD}/block", {"reason": "Werbung"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 503
+    assert "The call log is busy" in response.text

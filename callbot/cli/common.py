@@ -31,6 +31,11 @@ err = Console(stderr=True)
 
 
 # -- errors become messages ------------------------------------------------------
+#: A write did not land in time: the call log is locked by another program (a backup, sqlite3).
+BUSY_MESSAGE = ("the call log did not take the change in time — another program holds it "
+                "(a backup, sqlite3 in a terminal?); close it and run the command again")
+
+
 def _fail(exc: CallbotError) -> None:
     problems = getattr(exc, "problems", None)
     if problems:
@@ -53,6 +58,8 @@ def handles_errors(func):
             return func(*args, **kwargs)
         except CallbotError as exc:
             _fail(exc)
+        except TimeoutError:  # a write still queued behind a lock another program holds
+            _fail(CallbotError(BUSY_MESSAGE))
 
     return wrapper
 

@@ -58,7 +58,7 @@ from callbot.web.middleware import (AuthMiddleware, BodyLimitMiddleware, ClientA
                                     SecurityHeadersMiddleware)
 from callbot.web.params import RequestCheckMiddleware
 from callbot.web.proxies import TrustedProxies
-from callbot.web.render import callbot_error, environment, http_error, redirect
+from callbot.web.render import busy_error, callbot_error, environment, http_error, redirect
 from callbot.web.state import WebState
 from callbot.web.views.calls import call_page, calls_page
 from callbot.web.views.leads import leads_page
@@ -143,6 +143,7 @@ def create_app(config: Config, *, store: Store | None = None, session_secret: st
         Middleware(AuthMiddleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, CallbotError: callbot_error})
+                    exception_handlers={HTTPException: http_error, CallbotError: callbot_error,
+                                        TimeoutError: busy_error})
     app.state.web = state
     return app

@@ -135,6 +135,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status=status, status_code=status, detail=detail)
 
 
+async def busy_error(request: Request, exc: Exception) -> Response:
+    """A write that did not land in time (the call log is locked by another program): 503, no trace."""
+    log.warning("web: a write timed out: the call log is busy")
+    return render(request, "error.html", status=503, status_code=503,
+                  detail="The call log is busy (another program holds it). Please try again in a moment.")
+
+
 async def callbot_error(request: Request, exc: Exception) -> Response:
     log.error("web: %s", exc)
     return render(request, "error.html", status=500, status_code=500, detail=str(exc))
