@@ -19,6 +19,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from callbot.store import schema_inbox, schema_outbox, schema_users
+
 from callbot.errors import StoreError
 from callbot.store.connection import describe, immediate
 
@@ -255,6 +257,9 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0005_call_search", _m0005),
     ("0006_list_generation", _m0006),
     ("0007_write_journal", _m0007),
+    ("0008_outbox", schema_outbox.migrate),
+    ("0009_users", schema_users.migrate),
+    ("0010_inbox", schema_inbox.migrate),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

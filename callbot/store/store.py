@@ -62,14 +62,17 @@ from callbot.store.bulk import Bulk
 from callbot.store.calls import Calls
 from callbot.store.connection import open_file
 from callbot.store.erasure import Erasure
+from callbot.store.inbox import Inbox
 from callbot.store.lists import Lists
 from callbot.store.migrations import applied_migrations, migrate
+from callbot.store.outbox import Outbox
 from callbot.store.search import Search
+from callbot.store.users import Users
 from callbot.store.writer import Writer
 from callbot.times import utc_now
 
 
-class Store(Calls, Lists, Search, Erasure, Bulk):
+class Store(Calls, Lists, Search, Erasure, Bulk, Outbox, Users, Inbox):
     """The call log. See the module docstring for the threading model.
 
     Opening it creates the file if need be, switches it to WAL and applies the
