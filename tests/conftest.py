@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import socket
 import struct
 from dataclasses import replace
@@ -24,10 +25,22 @@ def tone(seconds: float, freq: float = 440.0, dbfs: float = -12.0) -> bytes:
     return struct.pack(f"<{n}h", *(int(amplitude * math.sin(2 * math.pi * freq * i / SAMPLE_RATE)) for i in range(n)))
 
 
+#: SIP ports for the bot in tests come from here: below the kernel's ephemeral range
+#: (32768-60999), where the tests' RTP blocks (41000-60000, 42000-42099 …) and SIPp live,
+#: so a SIP port can never fall inside the bot's own RTP range.
+SIP_TEST_PORTS = range(20000, 30000)
+
+
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        port = random.choice(SIP_TEST_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free UDP port in 20000-29999 on 127.0.0.1")
 
 
 #: Stand-in prompts: id -> (seconds, frequency). Frequencies at least 110 Hz
