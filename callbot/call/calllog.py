@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 
 from callbot.call.caller import Caller
+from callbot.notify.rules import Planner
 from callbot.outcome import Outcome
 from callbot.records import CallerFields, TurnFields
 from callbot.store.store import Store
@@ -29,13 +30,18 @@ log = logging.getLogger("callbot.call")
 
 #: Who ended the call (InboundCall.ended_by) → the hangup event's reason.
 HANGUP_REASONS = {
-    "bot": "bot sent BYE after the prompt",
+    "bot": "the bot ended the call (BYE) after the prompt",
     "caller": "caller sent BYE",
     "transfer": "bot handed the call to a person (REFER) and left",
     "rtp_timeout": "no RTP from the caller within sip.rtp_timeout",
     "max_duration": "call reached sip.max_call_duration",
     "stop": "the bot was stopped and ended the call (BYE)",
+    "no_ack": "the caller never confirmed the bot's 200 OK (no ACK within 32 s): the bot ended the call",
 }
+#: ended_by values that mean "the call timed out" (outcome timeout).
+TIMEOUT_ENDS = ("rtp_timeout", "max_duration", "no_ack")
+#: ended_by values after which the bot has sent a BYE.
+BOT_BYE = ("bot", "transfer", "rtp_timeout", "max_duration", "no_ack", "stop")
 
 
 def caller_fields(caller: Caller, keep_evidence: bool) -> CallerFields:
@@ -62,20 +68,23 @@ def caller_fields(caller: Caller, keep_evidence: bool) -> CallerFields:
 class CallLog:
     """Writes one call's row, events and turns (see the module docstring for a database in trouble)."""
 
-    def __init__(self, store: Store, call_id: int | None):
+    def __init__(self, store: Store, call_id: int | None, notify: Planner | None = None):
         self.store = store
         self.call_id = call_id
+        #: Which notifications the outcome gets (None: none configured).
+        self.notify = notify
 
     @classmethod
-    def open(cls, store: Store, caller: Caller, sip_call_id: str, keep_evidence: bool) -> CallLog:
+    def open(cls, store: Store, caller: Caller, sip_call_id: str, keep_evidence: bool,
+             notify: Planner | None = None) -> CallLog:
         """Queue the call's row (the moment the INVITE is handled); never waits for the database."""
         try:
             row = store.start_call(caller_fields(caller, keep_evidence), sip_call_id)
         except Exception:
             # The call is still served; the failure itself is in the log.
             log.exception("could not write the call row for %s", sip_call_id)
-            return cls(store, None)
-        calllog = cls(store, row.call_id)
+            return cls(store, None, notify)
+        calllog = cls(store, row.call_id, notify)
         row.add_done_callback(calllog._row_written)
         return calllog
 
@@ -92,6 +101,19 @@ class CallLog:
 
     def hangup(self, ended_by: str) -> None:
         self.event("hangup", ended_by, HANGUP_REASONS.get(ended_by, ended_by))
+
+    def bye_result(self, status: int | None) -> None:
+        """The final answer to the bot's BYE: a failed BYE is logged as that failure, not as sent."""
+        if status is not None and 200 <= status < 300:
+            self.event("sip", "bye", f"the caller's side answered the BYE with {status}")
+        elif status is None:
+            log.warning("call %s: nobody answered the bot's BYE within 32 s", self.call_id)
+            self.event("sip", "bye_failed", "nobody answered the BYE within 32 s: the caller may still hear "
+                       "silence until their phone gives up")
+        else:
+            log.warning("call %s: the bot's BYE failed with %s", self.call_id, status)
+            self.event("sip", "bye_failed", f"the BYE failed with {status}: the caller may still be connected "
+                       "until their phone gives up")
 
     def answered(self) -> None:
         if self.call_id is not None:
@@ -120,6 +142,20 @@ class CallLog:
             self.store.update_call(self.call_id, **fields)
 
     def finish(self, outcome: Outcome) -> None:
+        """The outcome, and in the same transaction the notifications the rules give for it
+        (:mod:`callbot.notify.rules`); nothing is sent from the call's thread."""
         log.info("call %s: outcome %s", self.call_id, outcome.value)
-        if self.call_id is not None:
+        if self.call_id is None:
+            return
+        if self.notify is None:
             self.store.finish_call(self.call_id, outcome.value)
+            return
+        ended = self.store.now()
+        notifications: list[dict] = []
+        try:
+            notifications = self.notify.plan(self.call_id, outcome.value, ended)
+        except Exception:  # a rule problem must not cost the call's outcome
+            log.exception("call %s: its notifications could not be worked out", self.call_id)
+        written = self.store.finish_call(self.call_id, outcome.value, notifications, ended_at=ended)
+        if notifications:
+            written.add_done_callback(lambda _: self.notify.queued())

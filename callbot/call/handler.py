@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from callbot import lists
 from callbot.call import policy
 from callbot.call.caller import Caller, identify_raw
-from callbot.call.calllog import CallLog
+from callbot.call.calllog import BOT_BYE, TIMEOUT_ENDS, CallLog
 from callbot.call.conversation import announce_and_hang_up
 from callbot.call.policy import Action, Decision
 from callbot.call.ports import Clock, InboundCall
 from callbot.call.screening import SCREENING_PROMPTS, TRANSFER_TIMEOUT, Screening
 from callbot.call.settings import CallSettings, HandoffSettings, PhoneSettings
+from callbot.notify.rules import Planner
 from callbot.outcome import Outcome
 from callbot.records import ListEntry
 from callbot.script.model import CallContext, Script
@@ -63,7 +64,8 @@ class CallHandler:
 
     def __init__(self, *, calls: CallSettings, handoff: HandoffSettings, sip: SipSettings, phone: PhoneSettings,
                  store: Store, screening: Screening, clock: Clock,
-                 list_entries: Callable[[], Iterable[ListEntry]] | None = None):
+                 list_entries: Callable[[], Iterable[ListEntry]] | None = None,
+                 notify: Planner | None = None):
         self.calls = calls
         #: The active caller list entries; the running bot gives its in-memory index
         #: (callbot.store.listindex), so the INVITE path never reads SQLite.
@@ -74,11 +76,14 @@ class CallHandler:
         self.store = store
         self.screening = screening
         self.clock = clock
+        #: The notification rules (callbot.notify.rules); None: no notifications.
+        self.notify = notify
 
     def handle(self, call: InboundCall, prompts, script: Script | None) -> Outcome:
         """Runs on the call's own thread from INVITE to the final log write."""
         caller = identify_raw(call.raw_invite, self.phone.default_region)
-        calllog = CallLog.open(self.store, caller, call.sip_call_id, self.calls.keep_withheld_evidence)
+        calllog = CallLog.open(self.store, caller, call.sip_call_id, self.calls.keep_withheld_evidence,
+                               self.notify)
         outcome = Outcome.ERROR
         try:
             standing = Standing(self._listed(caller))
@@ -98,6 +103,9 @@ class CallHandler:
                 calllog.event("stop", None, "the bot was stopped while the call was up; it ended the call")
                 outcome = Outcome.STOPPED
             calllog.finish(outcome)
+            on_bye = getattr(call, "on_bye_result", None)
+            if on_bye is not None and getattr(call, "answered_at", None) is not None and call.ended_by in BOT_BYE:
+                on_bye(calllog.bye_result)  # logged when the caller's side answers (or never does)
         return outcome
 
     def refused(self, raw_invite: bytes, status: int, reason: str) -> None:
@@ -106,7 +114,7 @@ class CallHandler:
         caller = identify_raw(raw_invite, self.phone.default_region)
         call_id = next((v for k, v in parse_headers(raw_invite.decode("utf-8", errors="replace"))
                         if k == "Call-ID"), "")
-        calllog = CallLog.open(self.store, caller, call_id, self.calls.keep_withheld_evidence)
+        calllog = CallLog.open(self.store, caller, call_id, self.calls.keep_withheld_evidence, self.notify)
         calllog.event("sip", "refuse", f"{status} sent before ringing: {reason}")
         calllog.finish(Outcome.REFUSED)
 
@@ -179,7 +187,7 @@ class CallHandler:
         calllog.event("prompt", prompt.id, f"played {playback.seconds_sent:.2f} s of {prompt.duration:.2f} s")
         ended_by = call.ended_by or "bot"
         calllog.hangup(ended_by)
-        if ended_by in ("rtp_timeout", "max_duration"):
+        if ended_by in TIMEOUT_ENDS:
             return Outcome.TIMEOUT
         if not playback.completed or ended_by == "caller":
             return Outcome.CALLER_HUNG_UP

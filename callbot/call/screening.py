@@ -28,7 +28,7 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 
 from callbot.audio import write_wav
-from callbot.call.calllog import CallLog
+from callbot.call.calllog import TIMEOUT_ENDS, CallLog
 from callbot.call.later import AfterCallTranscriber, RecordedTurn, record_findings
 from callbot.call.conversation import CallerTurn, Conversation
 from callbot.call.ports import Clock, InboundCall, Recognizer
@@ -152,7 +152,7 @@ class Screening:
             empty = "no transcript (nothing said)" if self.recognizer else self.no_words
         record_findings(calllog, {f: t for f, t in texts.items() if t}, self.language, empty)
         calllog.hangup(ended_by)
-        if ended_by in ("rtp_timeout", "max_duration"):
+        if ended_by in TIMEOUT_ENDS:
             return Outcome.TIMEOUT
         if ended_by == "transfer":
             return Outcome(outcome)

@@ -53,12 +53,36 @@ class IncomingCall:
         self.answered_at: float | None = None
         self._ended_by: str | None = None
         self.last_rtp_at: float | None = None
+        #: The final answer to the bot's BYE (None: not answered within 64·T1), once known.
+        self.bye_status: int | None = None
+        self.bye_answered = threading.Event()
+        self._bye_listener = None
+        self._bye_lock = threading.Lock()
         self._lock = threading.Lock()
         self._watch_rtp()
+        endpoint._listen_for_bye(self.sip_call_id, self._bye_final)
+
+    def on_bye_result(self, listener) -> None:
+        """``listener(status)`` once the bot's BYE has its final answer (None: none within 32 s);
+        at once when it already has."""
+        with self._bye_lock:
+            self._bye_listener = listener
+            known = self.bye_answered.is_set()
+        if known:
+            listener(self.bye_status)
+
+    def _bye_final(self, status: int | None) -> None:
+        with self._bye_lock:
+            self.bye_status = status
+            self.bye_answered.set()
+            listener = self._bye_listener
+        if listener is not None:
+            listener(status)
 
     @property
     def ended_by(self) -> str | None:
-        """Who ended the call: 'bot', 'caller', 'cancel', 'rtp_timeout', 'max_duration' (None while up)."""
+        """Who ended the call: 'bot', 'caller', 'cancel', 'rtp_timeout', 'max_duration', 'no_ack',
+        'stop' (None while up)."""
         if self._ended_by is not None:
             return self._ended_by
         if self._call.state == CallState.ENDED:

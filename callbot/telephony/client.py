@@ -14,62 +14,28 @@ import threading
 import time
 from dataclasses import dataclass
 
-import rfcvoip
-from rfcvoip import SIP, RTP
-from rfcvoip.VoIP import VoIP as _voip_module
+from callbot.telephony import library  # noqa: F401  (the module-level workarounds, first)
+from rfcvoip import SIP
 from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
-from rfcvoip.SIPTransport import SIPConnection
-from rfcvoip.SIPTransport import SIPTransport as SIPTransportKind
 from rfcvoip.util import acquired_lock_and_unblocked_socket
 
 from callbot.telephony.offer import filter_offer, with_disabled_streams
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
+from callbot.telephony.transactions import T1, Transactions, status_of
 
 __all__ = ["SIP", "CallState", "InvalidStateError", "Phone", "PhoneStatus", "SupervisedSIPClient", "Transfer",
            "VoIPCall"]
 
 log = logging.getLogger("callbot.telephony")
-_lib_log = logging.getLogger("callbot.telephony.rfcvoip")
 
 #: How long one REGISTER transaction may wait for its final answer (seconds).
 REGISTER_TRANSACTION_TIMEOUT = 4.0
 #: The receive loop's longest wait in select() before it looks at the stop flag again (seconds).
 RECV_WAIT = 0.05
-#: RFC 3261 timer T1: the first retransmission interval of a request over UDP (seconds).
-T1 = 0.5
 _CONTENT_LENGTH_LINE = re.compile(rb"\r\n(?:Content-Length|l)[ \t]*:[ \t]*\d+", re.IGNORECASE)
 
 
-# WORKAROUND rfcvoip/__init__.py:30-34: ``debug()`` prints to stdout even with
-# DEBUG off. Each rfcvoip module binds ``debug = rfcvoip.debug`` at import
-# time, so we rebind those module globals to a logger (nothing on stdout).
-def _library_debug(message, error=None):
-    _lib_log.debug("%s", error if error is not None else message)
-
-
-for _module in (rfcvoip, SIP, RTP, _voip_module):
-    _module.debug = _library_debug
-rfcvoip.DEBUG = False
-
-#: The largest UDP datagram: a SIP message over UDP may be up to this long.
-MAX_DATAGRAM = 65535
-
-
-# WORKAROUND SIPTransport.py:588: a UDP read takes at most 8192 bytes, so a longer INVITE (a
-# 10 kB display name, many headers) was cut and dropped without an answer. Read the whole
-# datagram; the message is then parsed (or answered 400) like any other.
-def _recv_whole_datagram(self) -> bytes:
-    if self.socket is None:
-        raise RuntimeError("SIP connection is not open.")
-    if self.target.transport == SIPTransportKind.UDP:
-        data, address = self.socket.recvfrom(MAX_DATAGRAM)
-        self.last_recv_address = (str(address[0]), int(address[1]))
-        return data
-    return self._recv_stream_message()
-
-
-SIPConnection.recv_raw_message = _recv_whole_datagram
 
 
 @dataclass
@@ -116,10 +82,23 @@ class SupervisedSIPClient(SIP.SIPClient):
 
     #: Judges new requests before the library sees them (set by the endpoint; see gatekeeper.py).
     gatekeeper = None
+    #: RFC 3261 transaction state (set by the endpoint; see transactions.py).
+    transactions: "Transactions | None" = None
+    #: Call-ID -> who wants the final answer to the bot's BYE in that call.
+    bye_listeners: "dict[str, object] | None" = None
     _pings: "dict[str, list] | None" = None
 
     def parse_message(self, message) -> None:
         call_id = str(message.headers.get("Call-ID", ""))
+        tx = self.transactions
+        raw = bytes(getattr(message, "raw", b"") or b"")
+        if tx is not None and message.type != SIP.SIPMessageType.RESPONSE:
+            again = tx.request_received(raw)
+            if again is not None:  # a retransmission: the same answer, nothing else happens
+                SIP.SIPClient.send_raw(self, *again)
+                return
+        elif tx is not None:
+            tx.response_received(raw)
         if message.type == SIP.SIPMessageType.RESPONSE:
             ping = (self._pings or {}).get(call_id)
             if ping is not None:
@@ -259,8 +238,45 @@ class SupervisedSIPClient(SIP.SIPClient):
     # "User-Agent: rfcvoip <version>" whatever the application says (sip.user_agent
     # was ignored, and a scanner read the library and its version). All sending
     # goes through send_raw(): put the configured name there instead.
+    #
+    # Every message the bot sends also passes the transaction layer: responses are remembered
+    # (retransmissions of the request get them again; a 2xx to INVITE is retransmitted until
+    # the ACK), the bot's BYE and REFER are retransmitted until answered (transactions.py).
     def send_raw(self, data: bytes, target=None) -> None:
-        super().send_raw(with_user_agent(data, self.user_agent), target)
+        data = with_user_agent(data, self.user_agent)
+        target = target or self.signal_target()
+        super().send_raw(data, target)
+        tx = self.transactions
+        if tx is None:
+            return
+        if status_of(data) is not None:
+            tx.response_sent(data, target)
+        elif data[:4] == b"BYE " or data[:6] == b"REFER ":
+            call_id = _call_id_of(data)
+            tx.request_sent(data, target, lambda status, call_id=call_id, bye=data[:4] == b"BYE ":
+                            self._request_final(call_id, bye, status))
+
+    def _request_final(self, call_id: str, bye: bool, status: int | None) -> None:
+        if bye:
+            listener = (self.bye_listeners or {}).pop(call_id, None)
+            if listener is not None:
+                listener(status)
+        elif status is None:  # REFER never answered (timer F): the transfer gives up
+            transfer = (self._transfers or {}).get(call_id)
+            if transfer is not None:
+                transfer.answered.set()
+                transfer.done.set()
+
+    def retransmit(self) -> None:
+        """Send what the transaction timers say is due (the endpoint's timer thread)."""
+        tx = self.transactions
+        if tx is None or not self.NSD:
+            return
+        for data, target in tx.tick():
+            try:
+                SIP.SIPClient.send_raw(self, data, target)
+            except OSError as exc:
+                log.debug("retransmission to %s failed: %s", target, exc)
 
     # WORKAROUND SIP.py:3108-3111: start() runs the receive loop only after a
     # 1 s sleep, so an INVITE in the first second after start waits (and the
@@ -327,6 +343,11 @@ class SupervisedSIPClient(SIP.SIPClient):
         message.raw = raw  # callbot reads the caller from the original bytes
         message.disabled_streams = disabled
         return message
+
+
+def _call_id_of(message: bytes) -> str:
+    match = re.search(rb"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", message, re.IGNORECASE | re.MULTILINE)
+    return match.group(1).decode("utf-8", "replace") if match else ""
 
 
 class Phone(VoIPPhone):

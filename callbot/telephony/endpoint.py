@@ -21,11 +21,14 @@ from callbot.telephony.gate import TrustedSources
 from callbot.telephony.gatekeeper import Gatekeeper, OnRefused
 from callbot.telephony.registration import Registrar, RegistrationState
 from callbot.telephony.settings import SipSettings
+from callbot.telephony.transactions import Transactions
 
 log = logging.getLogger("callbot.telephony")
 
 #: How often the call watchdog checks RTP inactivity and the call-length cap.
 WATCHDOG_INTERVAL = 0.25
+#: How often the transaction timers are looked at (retransmissions at T1 = 500 ms and up).
+TIMER_INTERVAL = 0.05
 
 
 class SipEndpoint:
@@ -76,12 +79,17 @@ class SipEndpoint:
             self.trusted_sources(), max_calls=s.max_calls, invite_rate=s.invite_rate,
             calls_up=self.calls_up, ports_free=self._ports_free, on_refused=self._on_refused)
         self._phone.sip.gatekeeper = self.gatekeeper
+        self.transactions = Transactions(time.monotonic, on_no_ack=self._no_ack)
+        self._phone.sip.transactions = self.transactions
+        self._phone.sip.bye_listeners = {}
         try:
             self._phone.start()
         except Exception as exc:
             raise SipError(f"cannot start SIP on {s.local_ip}:{s.local_port}: {exc}") from exc
         self._watchdog = threading.Thread(target=self._watch_loop, name="callbot-watchdog", daemon=True)
         self._watchdog.start()
+        self._timers = threading.Thread(target=self._timer_loop, name="callbot-sip-timers", daemon=True)
+        self._timers.start()
         if s.register:
             self._registrar = Registrar(self._phone, s, on_change=self._on_registration)
             self._registrar.start()
@@ -188,6 +196,30 @@ class SipEndpoint:
             with self._watch_lock:
                 self._watched.pop(call.sip_call_id, None)
             self._handlers.discard(me)
+
+    def _timer_loop(self) -> None:
+        """Retransmissions and transaction timeouts (transactions.py), every TIMER_INTERVAL."""
+        while not self._watchdog_stop.wait(TIMER_INTERVAL):
+            phone = self._phone
+            if phone is None:
+                return
+            try:
+                phone.sip.retransmit()
+            except Exception:
+                log.exception("SIP transaction timers failed")
+
+    def _no_ack(self, sip_call_id: str) -> None:
+        """The caller never ACKed the bot's 200 OK (64·T1): end the call, it is half open."""
+        with self._watch_lock:
+            call = self._watched.get(sip_call_id)
+        log.warning("call %s: no ACK for the 200 OK within 32 s; ending the call", sip_call_id)
+        if call is not None:
+            call._expire("no_ack")
+
+    def _listen_for_bye(self, sip_call_id: str, listener) -> None:
+        phone = self._phone
+        if phone is not None and phone.sip.bye_listeners is not None:
+            phone.sip.bye_listeners[sip_call_id] = listener
 
     def _watch(self, call: IncomingCall) -> None:
         with self._watch_lock:
