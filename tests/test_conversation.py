@@ -172,3 +172,41 @@ def test_max_turn_cuts_a_monologue():
     turn = conv.listen("purpose")
     assert turn.end_reason == "max_length"
     assert turn.duration == pytest.approx(5.0, abs=0.05)  # speech from the first frame: no pre-roll exists
+
+
+class HoldingCall(FakeCall):
+    """A fake call the caller holds between two moments of the session clock (a re-INVITE)."""
+
+    def __init__(self, clock, held_from: float, held_until: float, **kwargs):
+        super().__init__(clock, **kwargs)
+        self.held_from, self.held_until = held_from, held_until
+
+    @property
+    def on_hold(self) -> bool:
+        return self.held_from <= self.clock.now() < self.held_until
+
+
+def test_a_prompt_waits_while_the_caller_holds_and_goes_on_from_where_it_was():
+    from callbot.call.conversation import play
+
+    clock = FakeClock()
+    start = clock.now()
+    call = HoldingCall(clock, held_from=start + 0.5, held_until=start + 3.5)
+    prompt = [bytes([n % 256]) * FRAME_BYTES for n in range(100)]  # 2 s, every frame tells its place
+    playback = play(call, prompt, clock)
+    assert playback.completed and [frame for _, frame in call.written] == prompt  # nothing lost, in order
+    during = [t for t, _ in call.written if start + 0.5 <= t < start + 3.5]
+    assert during == []  # nothing sent while held
+    assert clock.now() - start == pytest.approx(2.0 + 3.0 + 0.02, abs=0.1)  # the 3 s on hold added
+
+
+def test_held_time_is_not_the_callers_silence():
+    clock = FakeClock()
+    start = clock.now()
+    # 4 s of silence while held, then the caller speaks: without hold it would end as no_speech at 5 s
+    call = HoldingCall(clock, held_from=start, held_until=start + 4.0,
+                       caller_audio=caller_audio(("silence", 4.0), ("silence", 1.0), ("speech", 1.5),
+                                                 ("silence", 2.0)))
+    conv = Conversation(call, clock, FakePrompts(), TONE_SETTINGS, None)
+    turn = conv.listen("identity")
+    assert turn.end_reason == "speech_stopped"

@@ -40,6 +40,11 @@ class Playback:
         return self.frames_sent * FRAME_SECONDS
 
 
+def held(call: CallIO) -> bool:
+    """The caller has put the call on hold (a re-INVITE); fakes without hold never are."""
+    return bool(getattr(call, "on_hold", False)) and call.active
+
+
 def play(
     call: CallIO,
     frames: Sequence[bytes],
@@ -56,6 +61,11 @@ def play(
     sent = 0
     for index, frame in enumerate(frames):
         clock.sleep_until(start + max(0, index - LEAD_FRAMES) * FRAME_SECONDS)
+        while held(call):  # on hold: the prompt waits where it is and goes on at the resume
+            paused = clock.now()
+            clock.sleep_until(paused + FRAME_SECONDS)
+            call.read_frame()  # keep the receive side in real time
+            start += clock.now() - paused
         if not call.active:
             break
         call.write_frame(frame)
@@ -170,6 +180,10 @@ class Conversation:
                 frame = self.call.read_frame() if self.call.active else None
                 if frame is None:
                     break
+                if held(self.call):  # held time is not the caller's silence
+                    tick += FRAME_SECONDS
+                    self.clock.sleep_until(tick)
+                    continue
                 events = recorder.feed(frame)
                 if stream is None and TurnEvent.SPEECH_STARTED in events:
                     stream = self._start_stream(recorder)

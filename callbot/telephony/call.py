@@ -61,6 +61,31 @@ class IncomingCall:
         self._lock = threading.Lock()
         self._watch_rtp()
         endpoint._listen_for_bye(self.sip_call_id, self._bye_final)
+        self._media_listener = None
+        self.held_since: float | None = None
+        voip_call.on_direction = self._direction_changed
+
+    # -- hold (re-INVITE) ----------------------------------------------------
+    @property
+    def on_hold(self) -> bool:
+        """The caller has put the call on hold (their re-INVITE said sendonly or inactive): the bot
+        sends nothing and its prompt waits; listening does not count this time as silence."""
+        return self.held_since is not None
+
+    def on_media_change(self, listener) -> None:
+        """``listener(held: bool, direction: str)`` on every hold and resume."""
+        self._media_listener = listener
+
+    def _direction_changed(self, direction: str) -> None:
+        held = direction in ("recvonly", "inactive")
+        if held == self.on_hold:
+            return
+        self.held_since = time.monotonic() if held else None
+        if not held:
+            self.last_rtp_at = time.monotonic()  # no RTP while held is no reason to hang up
+        listener = self._media_listener
+        if listener is not None:
+            listener(held, direction)
 
     def on_bye_result(self, listener) -> None:
         """``listener(status)`` once the bot's BYE has its final answer (None: none within 32 s);

@@ -20,6 +20,7 @@ from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
 from rfcvoip.util import acquired_lock_and_unblocked_socket
 
+from callbot.telephony.holding import HoldAwareCall
 from callbot.telephony.offer import filter_offer, with_disabled_streams
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
 from callbot.telephony.transactions import T1, Transactions, status_of
@@ -367,3 +368,7 @@ class Phone(VoIPPhone):
     @staticmethod
     def _run_call_callback(callback, call, delay: float = 0.0) -> None:
         VoIPPhone._run_call_callback(callback, call, 0.0)
+
+    def _create_Call(self, request, sess_id: int) -> None:
+        call = HoldAwareCall(self, CallState.RINGING, request, sess_id, self.myIP, sendmode=self.recvmode)
+        self._set_call(request.headers["Call-ID"], call)

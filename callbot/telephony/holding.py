@@ -1,0 +1,39 @@
+"""Hold and resume: re-INVITEs that change the direction of the call's audio.
+
+Imported by :mod:`callbot.telephony.client`, which creates every inbound call as a
+:class:`HoldAwareCall`.
+"""
+
+from __future__ import annotations
+
+from rfcvoip.VoIP.VoIP import VoIPCall
+
+
+class HoldAwareCall(VoIPCall):
+    """A call whose re-INVITEs put it on hold and take it off again.
+
+    WORKAROUND VoIP.py:1015-1061: renegotiate() narrows the answer from the call's LAST
+    direction instead of what the bot wants, so after a hold (``sendonly`` → the bot answers
+    ``recvonly``) the resume (``sendrecv``) was answered ``recvonly`` again and the bot never
+    sent another packet. Each offer is answered from ``sendrecv``; ``on_direction(direction)``
+    hears every change (the call layer pauses its prompt and logs hold / resume)."""
+
+    on_direction = None
+
+    def renegotiate(self, request) -> None:
+        before = _direction(self.sendmode)
+        self.sendmode = self.phone.recvmode  # what the bot wants; the offer narrows it
+        super().renegotiate(request)
+        after = _direction(self.sendmode)
+        listener = self.on_direction
+        if after != before and listener is not None:
+            listener(after)
+
+    @property
+    def direction(self) -> str:
+        """sendrecv, recvonly (the caller holds the call), sendonly or inactive."""
+        return _direction(self.sendmode)
+
+
+def _direction(value) -> str:
+    return str(getattr(value, "value", value))
