@@ -24,7 +24,6 @@ import logging
 import os
 import threading
 import time
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +35,8 @@ from callbot.call.ports import Clock, MonotonicClock, Recognizer
 from callbot.call.screening import Screening
 from callbot.config.model import Config
 from callbot.errors import ScriptError
+from callbot.notify.rules import Planner
+from callbot.notify.worker import OutboxWorker
 from callbot.preflight import load_recognizer, preflight
 from callbot.prompts.library import PromptLibrary
 from callbot.script.loading import load_owner_script
@@ -64,6 +65,8 @@ STOP_TRANSCRIPTS_TIMEOUT = 10.0
 STOP_DECODER_TIMEOUT = 5.0
 #: Stopping: unregistering and closing the SIP sockets (the endpoint's own bound).
 STOP_SIP_TIMEOUT = 5.0
+#: Stopping: how long a notification being sent gets (within the retention run's wait, which it shares).
+STOP_NOTIFY_TIMEOUT = 10.0
 #: Stopping: how long the store's writer gets to write what is queued.
 STOP_STORE_TIMEOUT = 10.0
 #: The longest an orderly stop takes, every bounded wait of stop() added up (the systemd unit's
@@ -137,6 +140,9 @@ class Bot:
         #: Calls whose handler thread is running (handle_call), guarded by _calls_done.
         self._calls_running = 0
         self._calls_done = threading.Condition()
+        #: The notification rules and their sender (callbot.notify), only when a rule can fire.
+        self.planner = Planner(config.notify) if config.notify.active else None
+        self.notifier: OutboxWorker | None = None
         self.handler = self._handler()
         self.status = BotStatus(pid=os.getpid(), started=time.time(), register=config.sip.register,
                                 registrar=f"{config.sip.server}:{config.sip.port}")
@@ -150,7 +156,7 @@ class Bot:
                               io=self._io, clock=self.clock)
         return CallHandler(calls=config.calls, handoff=config.handoff, sip=config.sip, phone=config.phone,
                            store=self.store, screening=screening, clock=self.clock,
-                           list_entries=self.lists.entries)
+                           list_entries=self.lists.entries, notify=self.planner)
 
     def start(self) -> None:
         if not self._recognizer_injected:
@@ -175,6 +181,10 @@ class Bot:
             self.store.close()
             raise
         self._write_status()
+        if self.planner is not None:  # sends what the calls put into the outbox (and what an earlier run left)
+            self.notifier = OutboxWorker(self.store, self.config.notify, self.config.storage.recordings,
+                                         self.planner.wake)
+            self.notifier.start()
         self._reloader_stop.clear()
         self._reloader = threading.Thread(target=self._reload_loop, name="callbot-reload", daemon=True)
         self._reloader.start()
@@ -257,8 +267,11 @@ class Bot:
         self.finish_transcriptions(STOP_TRANSCRIPTS_TIMEOUT)
         self.close_recognizer()
         self.wait_calls(STOP_DECODER_TIMEOUT)  # handlers that waited for words the decoder no longer gives
-        if self._pruner is not None:
-            self._pruner.join(PRUNER_JOIN_TIMEOUT)  # a running prune finishes its writes first
+        started = time.monotonic()
+        if self.notifier is not None:  # an attempt under way ends and is recorded (else: settled at next start)
+            self.notifier.stop(STOP_NOTIFY_TIMEOUT)
+        if self._pruner is not None:  # a running prune finishes its writes first
+            self._pruner.join(max(0.0, PRUNER_JOIN_TIMEOUT - (time.monotonic() - started)))
         self._io.shutdown(wait=True)
         self.store.close(STOP_STORE_TIMEOUT)
         self.status.running = False

@@ -85,6 +85,12 @@ class CallHandler:
         calllog = CallLog.open(self.store, caller, call.sip_call_id, self.calls.keep_withheld_evidence,
                                self.notify)
         outcome = Outcome.ERROR
+        on_media = getattr(call, "on_media_change", None)
+        if on_media is not None:
+            on_media(lambda held, direction: calllog.event(
+                "sip", "hold" if held else "resume",
+                f"re-INVITE ({direction}): " + ("the caller holds the call; the bot is silent and waits"
+                                                if held else "the caller is back; the prompt goes on")))
         try:
             standing = Standing(self._listed(caller))
             decision = policy.decide(

@@ -25,12 +25,14 @@ from callbot.cli.common import (
     handles_errors,
     json_line,
     local_text,
+    open_config_store,
     open_store,
     out,
     parse_since,
     shown,
 )
 from callbot.errors import CallbotError
+from callbot.notify.report import deliveries
 
 
 @click.group("calls", invoke_without_command=True)
@@ -166,16 +168,18 @@ def calls_table(records) -> Table:
 @handles_errors
 def calls_show(call_id: int, as_json: bool, config_path: Path) -> None:
     """One call with its whole decision trail."""
-    store = open_store(config_path)
+    config, store = open_config_store(config_path, create=False)
     record = store.call(call_id)
     if record is None:
         raise CallbotError(f"no call with id {call_id}")
     events = store.events(call_id)
     turns = store.turns(call_id)
+    sent = deliveries(store, call_id, language="en", timezone=config.notify.timezone)
     if as_json:
         data = record.to_json()
         data["events"] = [{"at": e.at, "kind": e.kind, "rule": e.rule, "reason": e.reason} for e in events]
         data["turns"] = [dataclasses.asdict(t) for t in turns]
+        data["notifications"] = [dataclasses.asdict(d.notification) for d in sent]
         click.echo(json_line(data))
         return
     info = Table.grid(padding=(0, 2))
@@ -223,6 +227,12 @@ def calls_show(call_id: int, as_json: bool, config_path: Path) -> None:
             conversation.add_row(str(t.seq), cell(t.speaker), cell(what), cell(text),
                                  f"{t.duration:.1f}" if t.duration is not None else "", cell(t.recording))
         out.print(conversation)
+    if sent:  # each notification, what became of it, and every attempt with the server's answer
+        out.print(Text("Notifications", style="bold"))
+        for d in sent:
+            out.print(Text(d.line, style="red" if d.failed else None))
+            for line in d.attempts:
+                out.print(Text("  " + line))
 
 
 # -- leads ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from callbot.config.model import KNOWN_KEYS, SECRET_KEYS, Config
 from callbot.config.reader import Reader
 from callbot.config.sections.calls import load_calls, load_handoff, load_phone
 from callbot.config.sections.log import load_log
+from callbot.config.sections.notify import load_notify
 from callbot.config.sections.prompts import load_prompts
 from callbot.config.sections.sip import load_sip
 from callbot.config.sections.speech import load_speech, load_tts, load_turns
@@ -51,11 +52,12 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     tts = load_tts(r, sections["tts"], base)
     web = load_web(r, sections["web"], env)
     retention = load_retention(r, sections["retention"])
+    notify = load_notify(r, sections["notify"], env)
 
     if r.problems:
         raise ConfigError(r.problems, str(source))
     return Config(
         sip=sip, calls=calls, phone=phone, storage=storage, prompts=prompts, log=log,
         speech=speech, turns=turns, handoff=handoff, tts=tts, web=web, retention=retention,
-        source=source,
+        notify=notify, source=source,
     )

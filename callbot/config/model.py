@@ -14,6 +14,7 @@ from typing import Any
 from callbot.call.settings import CallSettings, HandoffSettings, PhoneSettings
 from callbot.config.sections.log import LogSettings
 from callbot.config.sections.web import WebSettings
+from callbot.notify.settings import NotifySettings
 from callbot.prompts.settings import DEFAULT_PROMPTS, PromptSettings
 from callbot.speech.settings import (
     DEFAULT_MODELS,
@@ -41,6 +42,7 @@ class Config:
     handoff: HandoffSettings = HandoffSettings()
     web: WebSettings = WebSettings()
     retention: RetentionSettings = RetentionSettings()
+    notify: NotifySettings = NotifySettings()
     source: Path | None = None  # the file it came from
 
     def redacted(self) -> dict:
@@ -57,6 +59,9 @@ class Config:
         out["sip"]["password"] = "***" if self.sip.password else ""
         out["web"]["password_hash"] = "***" if self.web.password_hash else ""
         out["web"]["session_secret"] = "***" if self.web.session_secret else ""
+        out["notify"]["smtp_password"] = "***" if self.notify.smtp_password else ""
+        out["notify"]["webhook_secret"] = "***" if self.notify.webhook_secret else ""
+        out["notify"]["rule"] = [rule.to_plain() for rule in self.notify.rule]
         return out
 
 
@@ -78,13 +83,15 @@ SECTIONS: dict[str, type] = {
     "tts": TtsSettings,
     "web": WebSettings,
     "retention": RetentionSettings,
+    "notify": NotifySettings,
 }
 #: The keys each section knows: the fields of its settings type.
 KNOWN_KEYS: dict[str, list[str]] = {
     name: [f.name for f in dataclasses.fields(cls)] for name, cls in SECTIONS.items()
 }
 #: Keys whose values are never shown (only their type, in a problem).
-SECRET_KEYS = {("sip", "password"), ("web", "password_hash"), ("web", "session_secret")}
+SECRET_KEYS = {("sip", "password"), ("web", "password_hash"), ("web", "session_secret"),
+               ("notify", "smtp_password"), ("notify", "webhook_secret")}
 
 
 def default_config(base_dir: str | Path) -> Config:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from callbot.outcome import OUTCOMES, Outcome
 from callbot.records import SCREENING_FIELDS, CallerFields, CallRecord, Event, Lead, TurnFields, TurnRow
 from callbot.store.base import SYNC_TIMEOUT, StoreBase
 from callbot.store.durable import operation
+from callbot.store.outbox import insert_notifications
 from callbot.store.rows import call_records
 from callbot.times import format_time, parse_time
 
@@ -137,11 +139,18 @@ class Calls(StoreBase):
         return self._submit_op("update_call", {"id": call_id, "fields": fields}, call_id,
                                f"update_call({call_id})")
 
-    def finish_call(self, call_id: int, outcome: str) -> Future[None]:
-        """Set ended_at, duration and outcome. A call already finished keeps its first outcome."""
+    def finish_call(self, call_id: int, outcome: str, notifications: Sequence[dict[str, Any]] = (),
+                    ended_at: datetime | None = None) -> Future[None]:
+        """Set ended_at, duration and outcome. A call already finished keeps its first outcome.
+
+        ``notifications`` (plain dicts, see :func:`callbot.store.outbox.insert_notifications`)
+        go into the outbox in the same transaction — only when this write sets the outcome."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown call outcome {outcome!r}; expected one of {sorted(OUTCOMES)}")
-        args = {"id": call_id, "ended_at": format_time(self._clock()), "outcome": outcome}
+        args: dict[str, Any] = {"id": call_id, "ended_at": format_time(ended_at or self._clock()),
+                                "outcome": outcome}
+        if notifications:
+            args["notifications"] = [dict(n) for n in notifications]
         return self._submit_op("finish_call", args, call_id, f"finish_call({call_id}, {outcome!r})")
 
     def finalize_interrupted(self) -> int:
@@ -332,6 +341,8 @@ def _finish_call(db: Database, args: dict[str, Any]) -> None:
     duration = (parse_time(args["ended_at"]) - parse_time(row["started_at"])).total_seconds()
     db["calls"].update(call_id, {"ended_at": args["ended_at"], "duration": round(max(duration, 0.0), 3),
                                  "outcome": args["outcome"]})
+    if args.get("notifications"):
+        insert_notifications(db, call_id, args["notifications"], args["ended_at"])
 
 
 @operation("finalize_interrupted")
