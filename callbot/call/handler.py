@@ -59,6 +59,24 @@ class Standing:
                            blocked=on == "block", known=on is not None or self.called_before)
 
 
+#: Key presses logged per call; a caller pressing more is summed up once.
+MAX_DTMF_EVENTS = 50
+
+
+class DtmfLog:
+    """Each key the caller presses becomes an event of the call (at most MAX_DTMF_EVENTS)."""
+
+    def __init__(self, calllog: CallLog):
+        self.calllog, self.count = calllog, 0
+
+    def __call__(self, digit: str) -> None:
+        self.count += 1
+        if self.count <= MAX_DTMF_EVENTS:
+            self.calllog.event("dtmf", digit, f"the caller pressed {digit}")
+        elif self.count == MAX_DTMF_EVENTS + 1:
+            self.calllog.event("dtmf", "more", f"more than {MAX_DTMF_EVENTS} key presses: the rest are not logged")
+
+
 class CallHandler:
     """Carries out the policy for each call; the settings come from the config (see callbot.app)."""
 
@@ -91,6 +109,9 @@ class CallHandler:
                 "sip", "hold" if held else "resume",
                 f"re-INVITE ({direction}): " + ("the caller holds the call; the bot is silent and waits"
                                                 if held else "the caller is back; the prompt goes on")))
+        on_dtmf = getattr(call, "on_dtmf", None)
+        if on_dtmf is not None:
+            on_dtmf(DtmfLog(calllog))
         try:
             standing = Standing(self._listed(caller))
             decision = policy.decide(

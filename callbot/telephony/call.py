@@ -72,6 +72,10 @@ class IncomingCall:
         sends nothing and its prompt waits; listening does not count this time as silence."""
         return self.held_since is not None
 
+    def on_dtmf(self, listener) -> None:
+        """``listener(digit)`` for each key the caller presses (RFC 4733 telephone-event)."""
+        self._call.on_dtmf = listener
+
     def on_media_change(self, listener) -> None:
         """``listener(held: bool, direction: str)`` on every hold and resume."""
         self._media_listener = listener

@@ -1,4 +1,5 @@
-"""Hold and resume: re-INVITEs that change the direction of the call's audio.
+"""Hold and resume (re-INVITEs that change the direction of the call's audio) and key presses
+(RFC 4733 telephone-events) of one call.
 
 Imported by :mod:`callbot.telephony.client`, which creates every inbound call as a
 :class:`HoldAwareCall`.
@@ -19,6 +20,14 @@ class HoldAwareCall(VoIPCall):
     hears every change (the call layer pauses its prompt and logs hold / resume)."""
 
     on_direction = None
+    #: ``on_dtmf(digit)`` for each RFC 4733 telephone-event the caller sends (one per key press).
+    on_dtmf = None
+
+    def dtmf_callback(self, code: str) -> None:
+        super().dtmf_callback(code)
+        listener = self.on_dtmf
+        if listener is not None:
+            listener(code)
 
     def renegotiate(self, request) -> None:
         before = _direction(self.sendmode)
