@@ -24,6 +24,7 @@ from callbot.telephony.holding import HoldAwareCall
 from callbot.telephony.offer import filter_offer, with_disabled_streams
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
 from callbot.telephony.transactions import T1, Transactions, status_of
+from callbot.telephony.validate import bad_request, check_request, is_request
 
 __all__ = ["SIP", "CallState", "InvalidStateError", "Phone", "PhoneStatus", "SupervisedSIPClient", "Transfer",
            "VoIPCall"]
@@ -311,6 +312,16 @@ class SupervisedSIPClient(SIP.SIPClient):
     # BlockingIOError and OSError, so one malformed request that parses but
     # lacks a header (e.g. a BYE without From -> KeyError in gen_response)
     # kills the receive thread and the bot goes deaf. Drop such a datagram.
+    # RFC 3261 §8.2 / RFC 4475: a malformed request gets 400 (416, 505) from validate.py before the
+    # library parses it (the library dropped most of them silently, or let them become calls).
+    def _refuse_malformed(self, raw: bytes, status: int, reason: str) -> None:
+        source = getattr(self.connection, "last_recv_address", None)
+        if self.gatekeeper is not None:
+            self.gatekeeper.count_malformed(source, reason)
+        answer = bad_request(raw, status, reason)
+        if answer is not None and source is not None:
+            self.send_raw(answer, source)
+
     def recv(self) -> None:
         try:
             super().recv()
@@ -325,6 +336,11 @@ class SupervisedSIPClient(SIP.SIPClient):
     # the offer cut down to PCMA/PCMU (+ telephone-event) in the caller's order and no other
     # m= section; gen_answer() puts the refused sections back with port 0 (offer.py).
     def _message_from_raw(self, raw: bytes):
+        if is_request(raw):
+            problem = check_request(raw)
+            if problem is not None:
+                self._refuse_malformed(raw, *problem)
+                raise SIP.SIPParseError(f"refused a malformed request: {problem[1]}")
         seen = raw
         disabled = ()
         if raw[:7].upper() == b"INVITE ":

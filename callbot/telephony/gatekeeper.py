@@ -153,6 +153,11 @@ class Gatekeeper:
                         address, port, detail or reason)
         return counted.row
 
+    def count_malformed(self, source: tuple[str, int] | None, reason: str) -> None:
+        """A request validate.py refused (400/416/505): counted like the other refusals, no row."""
+        address, port = source or ("", 0)
+        self._count("malformed request", address, port, detail=f"malformed request: {reason}")
+
     # -- on a timer ---------------------------------------------------------------------
     def report(self) -> None:
         """The summary lines that are due (one per reason and minute)."""
