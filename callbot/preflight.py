@@ -51,7 +51,7 @@ from callbot.prompts.library import PromptLibrary
 from callbot.script.loading import load_owner_script, script_path
 from callbot.script.model import Script
 from callbot.speech.models import INSTALL_HINT, layout_problems, looks_like_model
-from callbot.telephony.endpoint import _check_bindable
+from callbot.telephony.endpoint import SipEndpoint, _check_bindable
 
 log = logging.getLogger("callbot.preflight")
 
@@ -321,4 +321,18 @@ def _sip(config: Config) -> list[Finding]:
         in_use = getattr(cause, "errno", None) in (errno.EADDRINUSE, errno.EACCES)
         key = "sip.local_port" if in_use else "sip.local_ip"
         return [problem(ERROR, "SIP address", key, str(exc))]
-    return [Finding(OK, f"SIP address {s.local_ip}:{s.local_port}", "free to listen on")]
+    return [Finding(OK, f"SIP address {s.local_ip}:{s.local_port}", "free to listen on"), _who_may_ring(config)]
+
+
+def _who_may_ring(config: Config) -> Finding:
+    """Which addresses new calls are accepted from (telephony/gate.py), in words."""
+    s = config.sip
+    trusted = SipEndpoint(s, lambda call: None).trusted_sources().describe()
+    if s.register:
+        why = f"only the registrar {s.server}:{s.port} (address and port)"
+        why += f" and sip.trusted_sources" if s.trusted_sources else ""
+    elif s.trusted_sources:
+        why = "only sip.trusted_sources (direct mode)"
+    else:
+        why = "loopback and sip.server on any port (direct mode; set sip.trusted_sources for your PBX)"
+    return Finding(OK, "new calls accepted from", f"{trusted} — {why}; everyone else gets 403")

@@ -260,3 +260,12 @@ def test_min_free_mb_is_validated(tmp_path, short_prompts):
     assert result.exit_code == 2
     assert f"storage.min_free_mb: expected an integer 0-{MIN_FREE_MB_MAX}, got -5" in result.output
     assert load_config(write_config(tmp_path, short_prompts, storage={"min_free_mb": 0})).storage.min_free_mb == 0
+
+
+def test_check_says_who_may_ring_the_bot(tmp_path, short_prompts):
+    """#10.5: the trusted-source rule in words, for registered and direct mode."""
+    result = check(write_config(tmp_path, short_prompts))
+    assert "new calls accepted from: 127.0.0.0/8, ::1" in result.output and "direct mode" in result.output
+    assert "everyone else gets 403" in result.output
+    listed = check(write_config(tmp_path, short_prompts, sip={"trusted_sources": ["192.168.178.1", "10.0.0.0/8"]}))
+    assert "new calls accepted from: 192.168.178.1, 10.0.0.0/8 — only sip.trusted_sources" in listed.output
