@@ -9,6 +9,12 @@ page, a deep page, filters, text search) and the same pages over HTTP with
 Starlette's TestClient (logged in). Prints p50/p95 in ms; the target is
 ≤ 100 ms.
 
+The inbox: of the calls that need a person (messages, genuine callers: about 16 % of the
+seeded calls) all but the newest ``--open`` (10 000) are marked done, as an office that works
+through its inbox leaves them, with every 20th open one in progress for the logged-in user;
+then the inbox queries (``Store.inbox_page``, ``inbox_open_count``) and ``GET /inbox``,
+``/inbox?who=mine`` and a thread are timed.
+
     python bench/web_bench.py                 # 1 000 000 calls, 20 runs
     python bench/web_bench.py --calls 200000 --keep /tmp/bench-db
 """
@@ -112,6 +118,33 @@ def seed(db: Path, count: int) -> float:
     return time.perf_counter() - started
 
 
+def close_inbox(db: Path, open_items: int, user: str) -> int:
+    """Mark every call that needs a person done except the newest ``open_items`` (every 20th
+    of those: in progress for ``user``); returns how many are open. Direct SQL: a bench fixture."""
+    import sqlite3
+
+    from callbot.store.schema_inbox import NEEDS_PERSON
+
+    conn = sqlite3.connect(db)
+    try:
+        if conn.execute("SELECT count(*) FROM inbox_items").fetchone()[0] == 0:
+            ids = [r[0] for r in conn.execute(f"SELECT id FROM calls INDEXED BY idx_calls_inbox WHERE {NEEDS_PERSON} "
+                                              "ORDER BY id DESC")]
+            now = "2026-01-01T00:00:00.000Z"
+            with conn:
+                conn.executemany("INSERT INTO inbox_items (call_id, state, assignee, auto, created_at, updated_at, "
+                                 "updated_by) VALUES (?, 'done', ?, 1, ?, ?, ?)",
+                                 [(i, user, now, now, user) for i in ids[open_items:]])
+                conn.executemany("INSERT INTO inbox_items (call_id, state, assignee, auto, created_at, updated_at, "
+                                 "updated_by) VALUES (?, 'in_progress', ?, 1, ?, ?, ?)",
+                                 [(i, user, now, now, user) for i in ids[:open_items:20]])
+            print(f"  inbox: {len(ids):,} calls need a person; {max(0, len(ids) - open_items):,} marked done",
+                  flush=True)
+        return conn.execute("SELECT count(*) FROM calls").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
@@ -136,6 +169,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="Use/keep the call log in this folder (seeded once).")
+    parser.add_argument("--open", type=int, default=10_000, help="Open inbox items (default 10 000).")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="callbot-web-bench-"))
@@ -147,6 +181,8 @@ def main() -> int:
             print(f"seeding {args.calls:,} calls into {db} …", flush=True)
             took = seed(db, args.calls)
             print(f"seeded in {took:.1f} s ({args.calls / took:,.0f} calls/s)", flush=True)
+        Store(db).close()  # migrations first (a kept log from before the inbox)
+        close_inbox(db, args.open, "owner")
         store = Store(db)
         newest = store.search_calls(page=1, per_page=1)[0][0]
         some_number = next(r.caller_number for r in store.search_calls(page=3, per_page=50)[0] if r.caller_number)
@@ -174,6 +210,13 @@ def main() -> int:
         measure("call detail (call+events+turns)", lambda: (store.call(newest.id), store.events(newest.id),
                                                             store.turns(newest.id)), args.runs, results)
         measure(f"caller timeline {some_number}", lambda: store.caller_timeline(some_number), args.runs, results)
+        open_count = store.inbox_open_count()
+        print(f"\ninbox queries ({open_count:,} open items):")
+        inbox_item = store.inbox_page(per_page=1)[0].call.id
+        measure("inbox page 1 (everyone's)", lambda: store.inbox_page(per_page=PER_PAGE), args.runs, results)
+        measure("inbox page 20", lambda: store.inbox_page(page=20, per_page=PER_PAGE), args.runs, results)
+        measure("inbox mine", lambda: store.inbox_page(assignee="owner", per_page=PER_PAGE), args.runs, results)
+        measure("inbox open count", store.inbox_open_count, args.runs, results)
         store.close()
 
         print(f"\nHTTP with TestClient (logged in, {PER_PAGE} per page), {args.runs} runs each:")
@@ -199,7 +242,7 @@ def main() -> int:
                 return run
 
             page = client.get("/calls").text
-            assert "More than 10 000 calls" in page or f"{args.calls} calls" in page, "HTTP not on the seeded log"
+            assert f'href="/calls/{newest.id}"' in page, "HTTP not on the seeded log"
             measure("GET /calls", get("/calls"), args.runs, results)
             measure("GET /calls?page=2", get("/calls?page=2"), args.runs, results)
             measure("GET /calls?q=Strom", get("/calls?q=Strom"), args.runs, results)
@@ -207,6 +250,9 @@ def main() -> int:
                     args.runs, results)
             measure(f"GET /calls/{newest.id}", get(f"/calls/{newest.id}"), args.runs, results)
             measure(f"GET /numbers/{some_number}", get(f"/numbers/{some_number}"), args.runs, results)
+            measure("GET /inbox (start page)", get("/inbox"), args.runs, results)
+            measure("GET /inbox?who=mine", get("/inbox?who=mine"), args.runs, results)
+            measure(f"GET /inbox/{inbox_item} (thread)", get(f"/inbox/{inbox_item}"), args.runs, results)
 
         slow = [name for name, _, p95 in results if p95 > TARGET_MS]
         print(f"\n{len(results) - len(slow)}/{len(results)} within {TARGET_MS:.0f} ms at p95"

@@ -939,3 +939,17 @@ def test_invalid_utf8_written_by_another_program_is_read_with_replacement_charac
         conn.execute("UPDATE calls SET caller_display = CAST(X'4D61FF6965' AS TEXT) WHERE id = ?", (call_id,))
     [row] = store.calls(limit=5)
     assert row.caller_display == "Ma\ufffdie"
+
+
+def test_the_turns_of_several_calls_come_in_one_read(store):
+    first = store.start_call(caller(), "a").call_id
+    second = store.start_call(caller(), "b").call_id
+    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+    for call_id, seqs in ((first, (1, 2)), (second, (1,))):
+        for seq in seqs:
+            store.add_turn(call_id, TurnFields(seq=seq, speaker="caller", started_at=t0, duration=1.0,
+                                               field="purpose", text=f"{call_id}-{seq}"))
+    store.flush()
+    got = store.turns_of([second, first, 999])
+    assert [t.text for t in got[first]] == [f"{first}-1", f"{first}-2"]
+    assert [t.text for t in got[second]] == [f"{second}-1"] and got[999] == []

@@ -119,8 +119,14 @@ def seed_store(db: Path, recording_rel: str) -> dict[str, int]:
     return {"cold": by_number[COLD], "genuine": by_number[GENUINE]}
 
 
+#: The page's language in these tests (their assertions read English); a test module that
+#: uses this site may set its own ``WEB_LANGUAGE`` (tests/test_i18n.py: the German default).
+WEB_LANGUAGE = "en"
+
+
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch) -> Site:
+def site(tmp_path: Path, monkeypatch, request) -> Site:
+    language = getattr(request.module, "WEB_LANGUAGE", WEB_LANGUAGE)
     monkeypatch.delenv("CALLBOT_WEB_PASSWORD_HASH", raising=False)
     monkeypatch.delenv("CALLBOT_WEB_SECRET", raising=False)
     prompts = tmp_path / "prompts"
@@ -144,6 +150,7 @@ def site(tmp_path: Path, monkeypatch) -> Site:
         "[tts]\n"
         f'cache = "{tmp_path}/cache"\n'
         "[web]\n"
+        f'language = "{language}"\n'
         f'password_hash = "{password_hash}"\n'
         'session_secret = "test-secret-0123456789-abcdefghijklmnop"\n'
         "per_page = 10\n",
@@ -469,7 +476,7 @@ def test_call_detail_shows_caller_events_turns_and_recordings(client, site):
     for text in ("decision", "number shown", "classify", "sales pitch", "+2.00 s", "+9.00 s"):
         assert text in html
     assert "Max Mustermann von Energie Direkt" in html and "confidence 0.91" in html
-    assert f'<audio controls preload="none" src="/recordings/{site.recording_rel}"></audio>' in html
+    assert f'<audio controls preload="metadata" src="/recordings/{site.recording_rel}"></audio>' in html
     assert f'href="/numbers/{COLD}"' in html
     assert "Meine Nummer ist 0301234" in html  # the lead
     assert client.get("/calls/99999").status_code == 404
@@ -891,3 +898,32 @@ def test_a_block_while_another_program_locks_the_call_log_gets_503_not_500(clien
         holder.close()
     assert response.status_code == 503
     assert "The call log is busy" in response.text
+
+
+def test_the_call_page_and_the_inbox_show_what_became_of_each_notification(site, client):
+    """#13.2: the proof of delivery on the call's page; a failed one also on the inbox page."""
+    from callbot.store.store import Store
+    from tests.test_store import caller
+
+    store = Store(site.config.storage.database)
+    try:
+        call_id = store.start_call(caller("+4930111222", "030111222"), "notify-1").call_id
+        note = {"rule": 1, "language": "en", "attach": False, "not_before": None}
+        store.finish_call(call_id, "message_taken", [
+            {**note, "channel": "mail", "target": "buero@example.de", "message_id": "<a@x>"},
+            {**note, "channel": "webhook", "target": "https://hooks.example/x", "message_id": "<b@x>"},
+        ]).result(5)
+        mail, hook = store.notifications(call_id)
+        attempt = store.outbox_begin(mail.id).result(5)
+        store.outbox_end(mail.id, attempt, "delivered", "250 2.0.0 Ok: queued as 4XyZ").result(5)
+        attempt = store.outbox_begin(hook.id).result(5)
+        store.outbox_end(hook.id, attempt, "failed", "404 Not Found").result(5)
+    finally:
+        store.close()
+    page = client.get(f"/calls/{call_id}").text
+    assert 'id="deliveries"' in page
+    assert "Mail to buero@example.de delivered" in page and "250 2.0.0 Ok: queued as 4XyZ" in page
+    assert "Webhook to https://hooks.example/x failed" in page and "404 Not Found" in page
+    inbox = client.get("/inbox").text
+    assert 'id="failed-notifications"' in inbox and f'href="/calls/{call_id}"' in inbox
+    assert "https://hooks.example/x" in inbox and "buero@example.de delivered" not in inbox

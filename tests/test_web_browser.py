@@ -66,7 +66,7 @@ def server(tmp_path: Path, monkeypatch):
     config_path.write_text(
         f'[storage]\ndatabase = "{tmp_path}/calls.db"\nrecordings = "{recordings}"\n'
         f'[prompts]\ndir = "{prompts}"\nlanguage = "de"\n[tts]\ncache = "{tmp_path}/cache"\n'
-        f'[web]\npassword_hash = "{hash_password(PASSWORD, n=2**10)}"\nper_page = 10\n',
+        f'[web]\nlanguage = "en"\npassword_hash = "{hash_password(PASSWORD, n=2**10)}"\nper_page = 10\n',
         encoding="utf-8",
     )
     config = load_config(config_path, env={})

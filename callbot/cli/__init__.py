@@ -5,6 +5,9 @@ place a CallbotError becomes a message and an exit code.
 - common: consoles, exit codes and ``handles_errors``, the ``--config`` option, logging,
   --since/--until parsing, stored times shown, opening the call log
 - run: `run`, `check` — with demo, the modules here that may import the runtime (callbot.app)
+- status: `status` (is the bot running and registered; from its status.json)
+- inbox: `inbox`, `inbox done|take|assign|note …` (the office's shared inbox)
+- users: `users add|list|remove|passwd` (a login per colleague: owner / staff)
 - demo: `demo` (the bot and three demo callers on loopback); demo_voice: the demo callers' known words
 - service: `install-service` (systemd units for `callbot run` and `callbot web`)
 - calls: `calls`, `calls show`, `leads` (the call log, read-only)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from callbot.cli import calls, demo, lists, models, privacy, prompts, run, service, status, web
+from callbot.cli import calls, demo, inbox, lists, models, privacy, prompts, run, service, status, users, web
 from callbot.cli.common import config_option
 
 
@@ -28,6 +28,7 @@ for command in (
     web.web,
     models.models_group,
     prompts.prompts_group,
+    inbox.inbox, users.users_group,
 ):
     main.add_command(command)
 

@@ -55,6 +55,20 @@ def _check_port_free(host: str, port: int) -> None:
                                f"`callbot web` running? Choose another port with --port") from None
 
 
+def _owner_user_exists(config) -> bool:
+    """An owner in the users table (``callbot users add NAME --role owner``) can log in too."""
+    if not config.storage.database.exists():
+        return False
+    from callbot.store.store import Store
+    from callbot.web.app import owner_can_log_in
+
+    store = Store(config.storage.database, default_region=config.phone.default_region)
+    try:
+        return owner_can_log_in(config, store)
+    finally:
+        store.close()
+
+
 @click.group("web", invoke_without_command=True)
 @config_option
 @click.option("--host", default="127.0.0.1",
@@ -74,11 +88,12 @@ def web(ctx, config_path: Path, host: str, port: int) -> None:
     from callbot.config.sections.web import WEB_PASSWORD_HASH_ENV, WEB_SECRET_ENV
 
     config = load_config(config_path)
-    if not config.web.password_hash:
+    if not config.web.password_hash and not _owner_user_exists(config):
         raise ConfigError(
             ["web.password_hash: no password is set for the web page — run `callbot web hash-password`, "
              f"then put the line it prints into config.toml as [web] password_hash = \"scrypt$…\", or set "
-             f"the environment variable {WEB_PASSWORD_HASH_ENV}"],
+             f"the environment variable {WEB_PASSWORD_HASH_ENV}, or add an owner with "
+             "`callbot users add NAME --role owner`"],
             str(config.source or config_path),
         )
     explicit_host = ctx.get_parameter_source("host") == ParameterSource.COMMANDLINE

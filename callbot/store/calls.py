@@ -30,7 +30,7 @@ from callbot.records import SCREENING_FIELDS, CallerFields, CallRecord, Event, L
 from callbot.store.base import SYNC_TIMEOUT, StoreBase
 from callbot.store.durable import operation
 from callbot.store.outbox import insert_notifications
-from callbot.store.rows import call_records
+from callbot.store.rows import chunks, call_records
 from callbot.times import format_time, parse_time
 
 log = logging.getLogger("callbot.store")
@@ -235,6 +235,20 @@ class Calls(StoreBase):
                     [call_id],
                 )
             ]
+
+    def turns_of(self, call_ids: list[int]) -> dict[int, list[TurnRow]]:
+        """The turns of several calls (a page of the call list) in one read, by call id."""
+        out: dict[int, list[TurnRow]] = {call_id: [] for call_id in call_ids}
+        with self._reader() as db:
+            for part in chunks(list(call_ids)):
+                marks = ", ".join("?" for _ in part)
+                for row in db.query(
+                    "SELECT id, call_id, seq, speaker, prompt_id, field, text, started_at, duration, "
+                    f"confidence, recording, end_reason FROM turns WHERE call_id IN ({marks}) "
+                    "ORDER BY call_id, seq", part,
+                ):
+                    out[row["call_id"]].append(TurnRow(**row))
+        return out
 
     def leads(self, *, since: datetime | None = None, limit: int = 100) -> list[Lead]:
         """Leads, newest first, with the caller's person/company/number from the call."""

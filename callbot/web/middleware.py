@@ -4,10 +4,12 @@
   see :mod:`callbot.web.proxies`) replaces the peer in ``scope["client"]``.
 * :class:`SecurityHeadersMiddleware`: no framing, no sniffing, a strict CSP, no caching of pages.
 * :class:`BodyLimitMiddleware`: caps the body of every unsafe request (413).
-* :class:`AuthMiddleware`: everything but ``/login`` and ``/static`` needs a logged-in
-  session; :func:`start_session` is what a login puts into the session cookie (and
-  records server-side, :class:`~callbot.store.sessions.SessionTable`), :func:`end_session`
-  what logging out does, :func:`session_valid` the check.
+* :class:`AuthMiddleware`: everything but ``/login``, ``/static`` and ``/setup`` needs a
+  logged-in session; :func:`start_session` is what a login puts into the session cookie (and
+  records server-side with the role, :class:`~callbot.store.sessions.SessionTable`),
+  :func:`end_session` what logging out does, :func:`session_login` the check; the request
+  carries the :class:`Login` (name, role) for :func:`login_of`. What each role may do is
+  checked in one place, the route table of :mod:`callbot.web.app`.
 
 The stack, outermost first (see :func:`callbot.web.app.create_app`): client address,
 security headers, the path and query check (:mod:`callbot.web.params`), session cookie,
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -159,14 +162,39 @@ class BodyLimitMiddleware:
 # Login
 
 
-def start_session(session: MutableMapping[str, Any], state: WebState) -> None:
-    """Log ``session`` in (after the password was checked): the user, a new session id (also
-    recorded server-side, so logging out can end it), a fresh CSRF token, a fingerprint of the
-    password hash (changing the password ends every session) and when."""
+@dataclass(frozen=True)
+class Login:
+    """Who is logged in: the user's name (recorded with every change) and role (owner / staff)."""
+
+    name: str
+    role: str
+
+    @property
+    def owner(self) -> bool:
+        return self.role == "owner"
+
+
+def login_of(request: Request) -> Login:
+    """The login of the request (AuthMiddleware put it there; every page but /login needs one)."""
+    login = request.scope.get("callbot.login")
+    if login is None:
+        raise RuntimeError("no login on this request")
+    return login
+
+
+def start_session(session: MutableMapping[str, Any], state: WebState, name: str | None = None,
+                  role: str = "owner", fingerprint: str | None = None) -> None:
+    """Log ``session`` in as ``name`` with ``role`` (after the password was checked; default: the
+    configured owner): the user, a new session id (also recorded server-side with the role, so
+    logging out, removing the user or a new password can end it), a fresh CSRF token, a
+    fingerprint of the password hash (for the configured owner: changing the password in the
+    config ends every session) and when."""
     end_session(session, state)
     sid = new_token()
-    state.sessions.add(sid, state.user, state.config.web.session_hours * 3600)
-    session.update(user=state.user, sid=sid, csrf=new_token(), pw=state.password_fingerprint, since=int(_now()))
+    name = name or state.user
+    state.sessions.add(sid, name, state.config.web.session_hours * 3600, role)
+    session.update(user=name, sid=sid, csrf=new_token(), pw=fingerprint or state.password_fingerprint,
+                   since=int(_now()))
 
 
 def end_session(session: MutableMapping[str, Any], state: WebState) -> None:
@@ -175,18 +203,32 @@ def end_session(session: MutableMapping[str, Any], state: WebState) -> None:
     session.clear()
 
 
-def session_valid(session: MutableMapping[str, Any] | None, state: WebState) -> bool:
-    """Whether ``session`` is a login: its user, the current password, not older than
-    ``[web] session_hours``, and its id still live server-side (not logged out)."""
-    if not session or session.get("user") != state.user or session.get("pw") != state.password_fingerprint:
-        return False
+def session_login(session: MutableMapping[str, Any] | None, state: WebState) -> Login | None:
+    """The login ``session`` is: its user, not older than ``[web] session_hours``, its id still
+    live server-side (not logged out, not removed) — and for the configured owner, the current
+    password of the config. None when it is none."""
+    if not session or not isinstance(session.get("user"), str):
+        return None
+    user = session["user"]
+    if user == state.user and session.get("pw") != state.password_fingerprint:
+        return None
     try:
         since = float(session.get("since") or 0)
     except (TypeError, ValueError):
-        return False
+        return None
     if not _now() - since < state.config.web.session_hours * 3600:
-        return False
-    return state.sessions.is_live(session.get("sid"), state.user)
+        return None
+    role = state.sessions.role_of(session.get("sid"), user)
+    return Login(user, role) if role in ("owner", "staff") else None
+
+
+def session_valid(session: MutableMapping[str, Any] | None, state: WebState) -> bool:
+    """Whether ``session`` is a login (see :func:`session_login`)."""
+    return session_login(session, state) is not None
+
+
+#: Pages that need no login (besides static files): the login form, the one-time setup link.
+PUBLIC_PATHS = ("/login", "/setup")
 
 
 class AuthMiddleware:
@@ -199,11 +241,13 @@ class AuthMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        if path == "/login" or path.startswith("/static/"):
+        if path in PUBLIC_PATHS or path.startswith("/static/"):
             return await self.app(scope, receive, send)
         state: WebState = scope["app"].state.web
         session = scope.get("session")
-        if session_valid(session, state):
+        login = session_login(session, state)
+        if login is not None:
+            scope["callbot.login"] = login
             return await self.app(scope, receive, send)
         if session and session.get("user"):
             # the password changed, the login is too old (the cookie's max-age slides) or was logged out

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callbot.config.reader import MISSING, Reader, describe
+from callbot.i18n import DEFAULT_TIMEZONE, LANGUAGES, normalize_language, timezone_named
 from callbot.passwords import check_password_hash
 
 WEB_PASSWORD_HASH_ENV = "CALLBOT_WEB_PASSWORD_HASH"
@@ -41,6 +42,8 @@ class WebSettings:
     session_hours: int = 12  # a login lasts this long
     per_page: int = 50  # calls per page
     trusted_proxies: tuple[str, ...] = ()  # reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs)
+    language: str = LANGUAGES[0]  # the page's language ("de" / "en"); a user's own setting wins
+    timezone: str = DEFAULT_TIMEZONE  # the office's time zone: dates and times on the page
 
 
 def load_web(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> WebSettings:
@@ -89,7 +92,32 @@ def load_web(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> WebSetting
         session_hours=r.integer(t, s, "session_hours", d.session_hours, 1, 24 * 31),
         per_page=r.integer(t, s, "per_page", d.per_page, 10, 500),
         trusted_proxies=_trusted_proxies(r, t.get("trusted_proxies", MISSING)),
+        language=_language(r, t, d.language),
+        timezone=_timezone(r, t, d.timezone),
     )
+
+
+def _language(r: Reader, t: dict[str, Any], default: str) -> str:
+    value = r.string(t, "web", "language", default)
+    lang = normalize_language(value)
+    if lang is None:
+        if "web.language" not in r.bad:
+            r.add(f"web.language: {describe(value)} is not a language of the page — use one of "
+                  f"{', '.join(repr(x) for x in LANGUAGES)}, e.g. language = \"de\"")
+        return default
+    return lang
+
+
+def _timezone(r: Reader, t: dict[str, Any], default: str) -> str:
+    value = r.string(t, "web", "timezone", default).strip()
+    try:
+        timezone_named(value)
+    except ValueError:
+        if "web.timezone" not in r.bad:
+            r.add(f"web.timezone: {describe(value)} is not a time zone — use an IANA name such as "
+                  f"\"Europe/Berlin\" or \"Europe/Vienna\"")
+        return default
+    return value
 
 
 MAX_TRUSTED_PROXIES = 64

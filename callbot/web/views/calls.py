@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, time as dtime, timedelta, tzinfo
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from callbot.i18n import N_, gettext
 from callbot.outcome import OUTCOMES
-from callbot.web import data
+from callbot.notify.report import deliveries
+from callbot.web import data, words
 from callbot.web.params import page_number, query, row_id
-from callbot.web.render import render
+from callbot.web.render import language_of, office_timezone, render
 from callbot.web.state import state_of
 
 
-def _parse_day(value: str | None, end: bool) -> datetime | None:
-    """A date from the filter form (YYYY-MM-DD, local time): the start of that day, or with
-    ``end`` the start of the next one (the store's ``until`` is exclusive)."""
+def _parse_day(value: str | None, end: bool, tz: tzinfo | None = None) -> datetime | None:
+    """A date from the filter form (YYYY-MM-DD, in the office's time zone ``tz``): the start of
+    that day, or with ``end`` the start of the next one (the store's ``until`` is exclusive)."""
     if not value:
         return None
     day = datetime.strptime(value.strip(), "%Y-%m-%d").date()
@@ -34,7 +36,8 @@ def _parse_day(value: str | None, end: bool) -> datetime | None:
         raise ValueError(f"year {day.year} out of range")
     if end:
         day += timedelta(days=1)
-    return datetime.combine(day, dtime.min).astimezone()
+    start = datetime.combine(day, dtime.min)
+    return start.replace(tzinfo=tz) if tz is not None else start.astimezone()
 
 
 def _page_links(page: int, pages: int | None) -> list[int | None]:
@@ -57,25 +60,26 @@ LIMITS = {"q": 500, "outcome": 40, "label": 40, "number": 40, "from": 20, "to": 
 
 def calls_page(request: Request) -> Response:
     state = state_of(request)
+    lang, tz = language_of(request), office_timezone(request)
     q = query(request, LIMITS)
     filters = {key: q.get(key, "") for key in ("q", "outcome", "label", "number", "from", "to")}
     if not filters["number"].isascii():
-        raise HTTPException(400, "'number' must be a phone number such as +49301234567 or 030 1234.")
+        raise HTTPException(400, gettext("'number' must be a phone number such as +49301234567 or 030 1234.", lang))
     errors: list[str] = []
     outcome = filters["outcome"] or None
     if outcome and outcome not in OUTCOMES:
-        errors.append(f"unknown outcome {outcome!r}")
+        errors.append(gettext("unknown outcome %(outcome)r", lang) % {"outcome": outcome})
         outcome = None
     label = filters["label"] or None
     since = until = None
     try:
-        since = _parse_day(filters["from"], end=False)
+        since = _parse_day(filters["from"], end=False, tz=tz)
     except ValueError:
-        errors.append("'from' must be a date like 2026-11-22")
+        errors.append(gettext("'from' must be a date like 2026-11-22", lang))
     try:
-        until = _parse_day(filters["to"], end=True)
+        until = _parse_day(filters["to"], end=True, tz=tz)
     except ValueError:
-        errors.append("'to' must be a date like 2026-11-22")
+        errors.append(gettext("'to' must be a date like 2026-11-22", lang))
     page = page_number(q.get("page"))
     per_page = state.config.web.per_page
     started = time.perf_counter()
@@ -98,7 +102,7 @@ def calls_page(request: Request) -> Response:
 
     return render(request, "calls.html", records=records, total=total, page=page, pages=pages,
                   has_next=has_next, links=_page_links(page, pages), page_url=page_url, filters=filters,
-                  errors=errors,
+                  errors=errors, summaries=data.summaries(state.store, records),
                   outcomes=sorted(OUTCOMES), labels=LABELS, elapsed_ms=elapsed * 1000)
 
 
@@ -110,9 +114,13 @@ def call_page(request: Request) -> Response:
     state = state_of(request)
     record = state.store.call(_call_id(request))
     if record is None:
-        raise HTTPException(404, "No such call.")
+        raise HTTPException(404, N_("No such call."))
     number = record.caller_number if not record.withheld else None
     on_lists = data.number_lists(state.store, number, record.caller_display) if number else None
+    turns = state.store.turns(record.id)
     return render(request, "call.html", call=record, events=state.store.events(record.id),
-                  turns=state.store.turns(record.id), leads=state.store.call_leads(record.id),
+                  turns=turns, leads=state.store.call_leads(record.id),
+                  purpose=words.purpose(turns, record.transcript),
+                  verdict=words.verdict_of(record, language_of(request)),
+                  deliveries=deliveries(state.store, record.id, language_of(request), state.config.web.timezone),
                   number=number, on_lists=on_lists, here=f"/calls/{record.id}")

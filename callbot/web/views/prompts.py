@@ -6,7 +6,8 @@ prompt — its text in ``prompts.toml`` or an uploaded recording (see
 An upload is bounded before it is converted: the request body (413), the file
 (``MAX_UPLOAD``, 413), its header (:mod:`callbot.web.uploads`: 8-192 kHz, at most 120 s,
 400 with the reason on the page); checking, decoding and re-rendering run in a worker
-thread, never on the event loop."""
+thread, never on the event loop. Every change is recorded with who made it (the audit
+``changes``, :meth:`callbot.store.store.Store.record_change`)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from starlette.responses import Response
 from callbot.prompts.settings import LANGUAGES
 from callbot.errors import CallbotError, PromptError, ScriptError
 from callbot.web.csrf import form_of
-from callbot.web.middleware import MAX_UPLOAD
+from callbot.web.middleware import MAX_UPLOAD, login_of
 from callbot.web.params import query
 from callbot.web.promptfiles import PROMPT_ID, PromptEditError, save_recording, set_prompt_text
 from callbot.web.render import flash, redirect, render
@@ -170,7 +171,9 @@ def prompt_text(request: Request) -> Response:
     except PromptEditError as exc:
         flash(request, "error", f"{prompt_id}: {exc}")
         return redirect(back)
-    log.info("%s: changed the text of prompt %s/%s", state.user, lang, prompt_id)
+    who = login_of(request).name
+    state.store.record_change(who, "prompt text changed", f"{lang}/{prompt_id}: {stored}").result(10.0)
+    log.info("%s: changed the text of prompt %s/%s", who, lang, prompt_id)
     report = _report(state, lang, fresh=True)
     problems = report.problems_of(prompt_id)
     if problems:
@@ -203,10 +206,12 @@ def _upload(request: Request) -> Response:
     except PromptEditError as exc:
         flash(request, "error", f"{prompt_id}: {exc}")
         if exc.status is not None:  # outside the bounds: say so with the status, on the page
-            log.warning("%s: refused a recording for prompt %s/%s: %s", state.user, lang, prompt_id, exc)
+            log.warning("%s: refused a recording for prompt %s/%s: %s", login_of(request).name, lang, prompt_id, exc)
             return prompts_page(request, lang=lang, status=exc.status)
         return redirect(back)
-    log.info("%s: uploaded a recording for prompt %s/%s", state.user, lang, prompt_id)
+    who = login_of(request).name
+    state.store.record_change(who, "prompt recording uploaded", f"{lang}/{prompt_id}: {saved.name}").result(10.0)
+    log.info("%s: uploaded a recording for prompt %s/%s", who, lang, prompt_id)
     report = _report(state, lang, fresh=True)
     problems = report.problems_of(prompt_id)
     if problems:

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from callbot.i18n import N_
 from callbot.web.state import state_of
 
 AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}
@@ -113,7 +114,7 @@ def recording(request: Request) -> Response:
     state = state_of(request)
     path = resolve_recording(Path(state.config.storage.recordings), request.path_params["path"])
     if path is None:
-        raise HTTPException(404, "No such recording.")
+        raise HTTPException(404, N_("No such recording."))
     st = path.stat()
     etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
     return ranged_response(request, media_type=AUDIO_TYPES[path.suffix.lower()], path=path, etag=etag,
