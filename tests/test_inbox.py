@@ -362,3 +362,26 @@ def test_users_and_inbox_commands(site, monkeypatch):
     assert runner.invoke(main, ["inbox", "done", "99999"]).exit_code == 1
     table = runner.invoke(main, ["inbox"])
     assert table.exit_code == 0 and "open item" in table.stdout
+
+
+def test_a_user_with_their_own_language_gets_the_page_in_it(site, clock):
+    """#13.5: the office's language from [web] language, a user's own from `callbot users language`."""
+    from dataclasses import replace
+
+    from callbot.cli.main import main
+
+    add_user(site, "bob")
+    store = site.store()
+    store.set_user_language("bob", "de", "owner").result(5)
+    english_office = replace(site.config, web=replace(site.config.web, language="en"))
+    with make_client(site, clock, config=english_office) as client:
+        login_as(client, "bob", STAFF_PW)
+        assert "<html lang=\"de\">" in client.get("/inbox").text  # bob reads German, the office English
+    add_user(site, "carol")
+    with make_client(site, clock, config=english_office) as client:
+        login_as(client, "carol", STAFF_PW)
+        assert "<html lang=\"en\">" in client.get("/inbox").text
+    result = CliRunner().invoke(main, ["users", "language", "carol", "de", "--config", str(site.config_path)])
+    assert result.exit_code == 0, result.output
+    assert store.user("carol").language == "de"
+    store.close()

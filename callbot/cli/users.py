@@ -86,6 +86,22 @@ def users_add(config_path, name, role, link, by) -> None:
         err.print(f"{name} added ({role}).", highlight=False, markup=False)
 
 
+@users_group.command("language")
+@config_option
+@click.argument("name")
+@click.argument("language", type=click.Choice(["de", "en", "default"]))
+@click.option("--by", help="Who makes the change (default: your login name).")
+@handles_errors
+def users_language(config_path, name, language, by) -> None:
+    """The web page's language for NAME: de, en, or default ([web] language). Takes effect at the next login."""
+    config, store = open_config_store(config_path)
+    try:
+        store.set_user_language(name, None if language == "default" else language, _by(by)).result(10)
+    finally:
+        store.close()
+    err.print(f"{name}: language {language}.", highlight=False, markup=False)
+
+
 @users_group.command("list")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")

@@ -3,7 +3,8 @@
 * ``users``: the office's logins besides the configured owner (``[web] user`` +
   ``password_hash``): name (case-insensitive, unique), role (``owner`` / ``staff``), the
   scrypt hash (NULL until the one-time setup link was used) and the SHA-256 of an
-  outstanding setup token with its expiry.
+  outstanding setup token with its expiry, and the user's own language for the web page
+  (NULL: ``[web] language``).
 * ``changes``: the audit of who changed what outside the call log's own tables
   (prompts, the script, list entries removed or confirmed, users): who, when, what, detail.
   Inbox changes have their own history (:mod:`callbot.store.schema_inbox`).
@@ -26,7 +27,8 @@ def migrate(db: Database) -> None:
             setup_expires TEXT,
             created_at TEXT NOT NULL,
             created_by TEXT,
-            changed_at TEXT
+            changed_at TEXT,
+            language TEXT
         )
         """
     )

@@ -45,6 +45,7 @@ class User:
     setup_pending: bool
     created_at: str
     created_by: str | None
+    language: str | None = None  # the web page's language for this user (None: [web] language)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def token_hash(token: str) -> str:
 
 def _user(row: dict) -> User:
     return User(name=row["name"], role=row["role"], has_password=bool(row["password_hash"]),
-                setup_pending=bool(row["setup_hash"]), created_at=row["created_at"], created_by=row["created_by"])
+                setup_pending=bool(row["setup_hash"]), created_at=row["created_at"], created_by=row["created_by"],
+                language=row.get("language"))
 
 
 def _audit(db: Database, at: str, who: str, what: str, detail: str | None) -> None:
@@ -149,6 +151,18 @@ class Users(StoreBase):
             return token
 
         return self._submit(f"add_user({name})", job)
+
+    def set_user_language(self, name: str, language: str | None, by: str) -> Future[None]:
+        """The web page's language for ``name`` (None: the office's, ``[web] language``)."""
+        at = self._now()
+
+        def job(db: Database) -> None:
+            cur = db.execute("UPDATE users SET language = ?, changed_at = ? WHERE name = ?", [language, at, name])
+            if not cur.rowcount:
+                raise UserError(f"there is no user {name!r}")
+            _audit(db, at, by, "language set", f"{name}: {language or 'the office default'}")
+
+        return self._submit(f"set_user_language({name})", job)
 
     def set_user_password(self, name: str, password_hash: str | None, by: str) -> Future[str | None]:
         """A new password hash for ``name`` (its setup token goes); with None the password is

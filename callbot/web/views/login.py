@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from callbot.passwords import hash_password, verify_password
+from callbot.i18n import N_, gettext
 from callbot.web.csrf import form_of
 from callbot.web.middleware import end_session, session_valid, start_session
 from callbot.web.params import query
 from callbot.web.proxies import limit_key
-from callbot.web.render import redirect, render, safe_next
+from callbot.web.render import language_of, redirect, render, safe_next
 from callbot.web.state import state_of
 
 log = logging.getLogger("callbot.web")
@@ -69,15 +70,20 @@ def login(request: Request) -> Response:
             state.limiter.succeeded(key, who)
             fingerprint = None if found[0] == state.user else hashlib.sha256(found[2].encode()).hexdigest()[:16]
             start_session(request.session, state, found[0], found[1], fingerprint)
+            own = state.store.user(found[0]) if found[0] != state.user else None
+            if own is not None and own.language:
+                request.session["language"] = own.language  # the page in this user's language
             log.info("web login by %s (%s) from %s", found[0], found[1], client)
             return redirect(target)
         log.warning("failed web login from %s", client)
         wait = state.limiter.retry_after(key, who)
         if wait <= 0:
-            return render(request, "login.html", status=401, next=target, error="Wrong password.")
+            return render(request, "login.html", status=401, next=target,
+                          error=gettext(N_("Wrong password."), language_of(request)))
     seconds = math.ceil(wait)
     return render(request, "login.html", status=429, headers={"Retry-After": str(seconds)}, next=target,
-                  error=f"Too many wrong passwords. Try again in {seconds} s.")
+                  error=gettext(N_("Too many wrong passwords. Try again in %(seconds)d s."),
+                                language_of(request)) % {"seconds": seconds})
 
 
 def logout(request: Request) -> Response:
