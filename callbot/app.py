@@ -183,7 +183,7 @@ class Bot:
         self._write_status()
         if self.planner is not None:  # sends what the calls put into the outbox (and what an earlier run left)
             self.notifier = OutboxWorker(self.store, self.config.notify, self.config.storage.recordings,
-                                         self.planner.wake)
+                                         self.planner.wake, transcripts=self.recognizer is not None)
             self.notifier.start()
         self._reloader_stop.clear()
         self._reloader = threading.Thread(target=self._reload_loop, name="callbot-reload", daemon=True)

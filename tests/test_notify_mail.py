@@ -361,3 +361,33 @@ def test_killed_between_send_and_mark_is_not_sent_twice_and_shows_unconfirmed(sm
         assert report.failed and report.line.startswith("Mail to buero@example.de not confirmed")
     finally:
         store.close()
+
+
+def test_a_mail_waits_for_the_callers_words_that_are_still_being_transcribed(smtp, log_store, tmp_path):
+    """Transcribed after the call (a busy decoder): the mail waits for the words, at most WORDS_WAIT."""
+    from callbot.notify.worker import WORDS_LOOK, WORDS_WAIT
+
+    smtp.start()
+    settings = settings_for(smtp.port, attach_recordings=False)
+    call_id = finished_call(log_store, tmp_path / "rec", Planner(settings))
+    log_store.set_turn_text(call_id, 2, None, None)  # the purpose is still in the decoder
+    log_store.flush()
+    clock = Clock(T0)
+    worker = OutboxWorker(log_store, settings, tmp_path / "rec", ssl_context=smtp.client_context, clock=clock,
+                          transcripts=True)
+    worker.send_due()
+    assert smtp.mailbox.messages == []
+    [entry] = log_store.notifications(call_id)
+    assert entry.state == "pending" and entry.attempts == 0  # postponed, not an attempt
+    log_store.set_turn_text(call_id, 2, "Es geht um die Rechnung 4711", 0.9)
+    log_store.flush()
+    clock.now = T0 + timedelta(seconds=WORDS_LOOK)
+    assert worker.send_due() == 1
+    [mail] = received(smtp)
+    assert "Rechnung 4711" in mail.get_body(("plain",)).get_content()
+
+    second = finished_call(log_store, tmp_path / "rec", Planner(settings))
+    log_store.set_turn_text(second, 2, None, None)  # never transcribed (the decoder failed)
+    log_store.flush()
+    clock.now = T0 + timedelta(seconds=WORDS_WAIT)
+    assert worker.send_due() == 1 and len(smtp.mailbox.messages) == 2  # goes out with what there is

@@ -62,10 +62,18 @@ def describe(entry: Notification) -> str:
     return f"notification {entry.id} ({entry.channel} to {entry.target}, call {entry.call_id})"
 
 
+#: How long a notification waits for the transcripts of its call (after-call transcription,
+#: a slow decoder) before it goes out with what there is (seconds), and how often it looks.
+WORDS_WAIT = 180.0
+WORDS_LOOK = 10.0
+
+
 class OutboxWorker:
     def __init__(self, store: Store, settings: NotifySettings, recordings: Path,
                  wake: threading.Event | None = None, ssl_context: ssl.SSLContext | None = None,
-                 clock: Callable[[], datetime] = utc_now):
+                 clock: Callable[[], datetime] = utc_now, transcripts: bool = False):
+        #: transcripts: the bot transcribes callers, so a mail waits (up to WORDS_WAIT) for the words.
+        self.transcripts = transcripts
         self.store = store
         self.settings = settings
         self.recordings = Path(recordings)
@@ -148,8 +156,22 @@ class OutboxWorker:
                 tried += 1
         return tried
 
+    def words_pending(self, entry: Notification) -> bool:
+        """The call's caller turns are recorded but not all transcribed yet, and the notification is
+        younger than WORDS_WAIT: the mail should carry the words, so it waits a little."""
+        if not self.transcripts or entry.attempts:
+            return False
+        if (self.clock() - parse_time(entry.created_at)).total_seconds() >= WORDS_WAIT:
+            return False
+        return any(t.speaker == "caller" and t.recording and t.text is None and t.end_reason != "no_speech"
+                   for t in self.store.turns(entry.call_id))
+
     def attempt(self, entry: Notification) -> bool:
         """One attempt at ``entry``, recorded; False when the call log would not record it."""
+        if self.words_pending(entry):
+            later = format_time(self.clock() + timedelta(seconds=WORDS_LOOK))
+            self.store.outbox_postpone(entry.id, later).result(WRITE_TIMEOUT)
+            return True
         try:
             attempt_id = self.store.outbox_begin(entry.id).result(WRITE_TIMEOUT)
         except FutureTimeout:

@@ -115,6 +115,15 @@ class Outbox(StoreBase):
                 "at": self._now(), "next": next_attempt_at}
         return self._submit_op("outbox_end", args, None, f"outbox_end({outbox_id}, {result})")
 
+    def outbox_postpone(self, outbox_id: int, next_attempt_at: str) -> Future:
+        """Not yet, without an attempt (the call's transcripts are still coming): a pending row
+        waits until ``next_attempt_at``."""
+        def job(db: Database) -> None:
+            db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                       [next_attempt_at, outbox_id])
+
+        return self._submit(f"outbox_postpone({outbox_id})", job)
+
     def outbox_recover(self) -> Future:
         """At the sender's start: the rows a dead sender left ``sending`` (see
         :func:`_outbox_recover`); the Future gives ``[(outbox_id, result)]``."""
