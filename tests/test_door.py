@@ -74,7 +74,7 @@ def test_audio_and_video_is_answered_for_the_audio_with_the_video_refused(tmp_pa
                        keys={"sdp_media": "\r\n".join(media)}, timeout=30)
         [row] = finished_rows(bot)
     assert res.ok, res.describe()
-    [ok] = [m for m in res.messages() if m.is_response and m.status == 200 and "m=" in m.body]
+    ok = next(m for m in res.messages() if m.is_response and m.status == 200 and "m=" in m.body)
     lines = [line for line in ok.body.splitlines() if line.startswith("m=")]
     assert re.fullmatch(r"m=audio \d+ RTP/AVP 0( 8)?( 101)?", lines[0]), lines  # G.711 in the offer's order, never Opus
     assert lines[1].startswith("m=video 0 "), lines

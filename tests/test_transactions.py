@@ -120,3 +120,46 @@ def test_a_provisional_answer_slows_the_retransmissions_to_t2():
     assert tx.response_received(response(100, "REFER", cseq=3, branch="z9hG4bK-r"))
     sent = run_until(tx, clock, 100 + 3.9)
     assert sent == []
+
+
+def test_a_bye_waits_for_the_ack_of_the_200_rfc_3261_section_15():
+    """Under loss the caller may not have the 200 yet: a BYE first would kill its call setup."""
+    clock = Clock()
+    tx = Transactions(clock)
+    finals = []
+    tx.response_sent(response(200), PEER)            # the 200 is out, no ACK yet
+    bye = request("BYE", cseq=2, branch="z9hG4bK-bye")
+    assert tx.hold_until_acked(bye, PEER, finals.append)
+    sent = run_until(tx, clock, 101.2)
+    assert bye not in [data for _, data in sent]     # held (only the 200 is repeated)
+    tx.request_received(request("ACK", branch="z9hG4bK-ack"))
+    sent = run_until(tx, clock, 101.3)
+    assert [data for _, data in sent] == [bye]       # out at once after the ACK
+    assert tx.response_received(response(200, "BYE", cseq=2, branch="z9hG4bK-bye")) and finals == [200]
+    other = request("BYE", cseq=3, branch="z9hG4bK-x", call_id="c2")
+    assert not tx.hold_until_acked(other, PEER, finals.append)  # no 2xx waiting in that call: not held
+
+
+def test_a_held_bye_goes_out_when_the_200_gives_up():
+    clock = Clock()
+    lost = []
+    tx = Transactions(clock, on_no_ack=lost.append)
+    tx.response_sent(response(200), PEER)
+    bye = request("BYE", cseq=2, branch="z9hG4bK-bye")
+    assert tx.hold_until_acked(bye, PEER, lambda status: None)
+    sent = run_until(tx, clock, 100 + TIMEOUT + 0.2)
+    assert lost == ["c1"] and bye in [data for _, data in sent]
+
+
+def test_a_refusal_is_retransmitted_until_its_ack_and_never_ends_a_call():
+    clock = Clock()
+    lost = []
+    tx = Transactions(clock, on_no_ack=lost.append)
+    tx.response_sent(response(486), PEER)
+    sent = run_until(tx, clock, 103.6)
+    assert [round(t - 100, 2) for t, _ in sent] == [0.5, 1.5, 3.5]  # timer G
+    tx.request_received(request("ACK"))  # the ACK to a non-2xx has the INVITE's branch
+    assert run_until(tx, clock, 140) == [] and lost == []
+    tx.response_sent(response(488, call_id="c9"), PEER)
+    run_until(tx, clock, 140 + TIMEOUT + 1)
+    assert lost == []  # timer H: given up quietly

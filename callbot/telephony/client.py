@@ -202,10 +202,29 @@ class SupervisedSIPClient(SIP.SIPClient):
         with self.recvLock:
             return bool(self._SIPClient__deregister())
 
+    # WORKAROUND SIP.py _send_register_request: a REGISTER is sent once and never again (RFC 3261
+    # timer E is missing), so one lost datagram cost a 4 s timeout and a "registration lost".
+    # Resend it at T1, 2·T1 … (capped at T2) until an answer or REGISTER_TRANSACTION_TIMEOUT.
     def _send_register_request(self, request: str, *, action: str):
-        response = super()._send_register_request(request, action=action)
-        self.last_register_response = response
-        return response
+        data, target = request.encode("utf8"), self.signal_target()
+        deadline = time.monotonic() + REGISTER_TRANSACTION_TIMEOUT
+        interval = T1
+        self.send_raw(data, target)
+        try:
+            while True:
+                self.register_timeout = max(0.01, min(interval, deadline - time.monotonic()))
+                try:
+                    response = self._wait_for_transaction_response(request, action=action)
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    self.send_raw(data, target)
+                    interval = min(interval * 2, 4.0)
+                    continue
+                self.last_register_response = response
+                return response
+        finally:
+            self.register_timeout = REGISTER_TRANSACTION_TIMEOUT
 
     # WORKAROUND Record-Route is ignored (SIP.py:3709-3785 gen_ringing/gen_answer,
     # 3907-3940 gen_bye, 1754 dialog_target): RFC 3261 12.1.1 requires a UAS to
@@ -247,16 +266,25 @@ class SupervisedSIPClient(SIP.SIPClient):
     def send_raw(self, data: bytes, target=None) -> None:
         data = with_user_agent(data, self.user_agent)
         target = target or self.signal_target()
-        super().send_raw(data, target)
         tx = self.transactions
-        if tx is None:
-            return
-        if status_of(data) is not None:
-            tx.response_sent(data, target)
-        elif data[:4] == b"BYE " or data[:6] == b"REFER ":
+        if tx is not None and (data[:4] == b"BYE " or data[:6] == b"REFER "):
             call_id = _call_id_of(data)
-            tx.request_sent(data, target, lambda status, call_id=call_id, bye=data[:4] == b"BYE ":
-                            self._request_final(call_id, bye, status))
+
+            def final(status, call_id=call_id, bye=data[:4] == b"BYE "):
+                self._request_final(call_id, bye, status)
+
+            if data[:4] == b"BYE " and tx.hold_until_acked(data, target, final):
+                return  # sent when the caller's ACK comes (RFC 3261 §15)
+            super().send_raw(data, target)
+            tx.request_sent(data, target, final)
+            return
+        super().send_raw(data, target)
+        if tx is not None and status_of(data) is not None:
+            tx.response_sent(data, target)
+
+    def send_once(self, data: bytes, target) -> None:
+        """Send past the transaction layer: not remembered, never retransmitted."""
+        super().send_raw(with_user_agent(data, self.user_agent), target)
 
     def _request_final(self, call_id: str, bye: bool, status: int | None) -> None:
         if bye:

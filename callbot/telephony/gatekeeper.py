@@ -127,7 +127,10 @@ class Gatekeeper:
     def _refuse(self, client, message, key: str, status: int, row_reason: str | None) -> None:
         extra = [f"Retry-After: {RETRY_AFTER}\r\n"] if status == 503 else []
         response = client._build_response(message, SIP.SIPStatus(status), extra_headers=extra)
-        client.send_raw(response.encode("utf8"), client.response_target(message))
+        if status == 503:  # a flood: one answer per request, never retransmitted (no amplification)
+            client.send_once(response.encode("utf8"), client.response_target(message))
+        else:  # a refusal with a row: retransmitted until the caller's ACK (timer G)
+            client.send_raw(response.encode("utf8"), client.response_target(message))
         with self._lock:
             self._answered[key] = response
             while len(self._answered) > REMEMBER:
@@ -139,9 +142,11 @@ class Gatekeeper:
                 log.exception("could not queue the row of a refused INVITE")
 
     def _answer(self, client, message, status: int) -> None:
+        """A stranger's answer (403) or the bare 200 to OPTIONS: sent once, remembered nowhere (a
+        forged source gets one datagram, never a retransmission)."""
         try:
             response = client._build_response(message, SIP.SIPStatus(status))
-            client.send_raw(response.encode("utf8"), client.response_target(message))
+            client.send_once(response.encode("utf8"), client.response_target(message))
         except Exception as exc:  # a request too broken to answer: counted above, dropped
             log.debug("could not answer %s: %s", message.method, exc)
 

@@ -13,10 +13,15 @@ and sends what it returns; the SIP client feeds it every message in and out):
   retransmitted BYE after the call is gone (its 200 again, not 481).
 * **2xx to INVITE** (RFC 6026 "Accepted") — retransmitted at T1, 2·T1 … capped at T2 until
   the ACK (same Call-ID and CSeq number) arrives; after ``64·T1`` without ACK the
-  ``on_no_ack`` callback ends the call (the endpoint sends BYE and logs it).
+  ``on_no_ack`` callback ends the call (the endpoint sends BYE and logs it). A refusal
+  (3xx-6xx: 486, 488 …) is retransmitted the same way until its ACK (timer G, given up at
+  timer H). A ``403`` to a stranger is not sent through here (no echo to a forged address).
 * **client side, non-INVITE** (BYE, REFER; timers E and F) — retransmitted at T1 doubling
   to T2 until a final response; ``on_final(status)`` reports the final status, or None
   when timer F (``64·T1``) fired, so a BYE that failed is logged as that failure.
+* **no BYE before the ACK** (RFC 3261 §15) — a BYE for a call whose 2xx is still waiting for
+  its ACK is held and goes out when the ACK arrives (or the 2xx gives up): under packet
+  loss the caller may not have the 200 yet, and a BYE first kills its call setup.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 T1 = 0.5
 T2 = 4.0
 TIMEOUT = 64 * T1  # timers B, F, H, J: 32 s
+_NEVER = float("inf")
 
 Target = tuple[str, int]
 _HEADER = re.compile(rb"^(via|v|call-id|i|cseq)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
@@ -81,9 +87,10 @@ class _Answered:
     response: bytes
     target: Target
     expires: float
-    retransmit_at: float | None = None   # 2xx to INVITE: the next retransmission
+    retransmit_at: float | None = None   # final answer to INVITE: the next retransmission
     interval: float = T1
-    give_up_at: float | None = None      # 2xx to INVITE: 64·T1 after the first send
+    give_up_at: float | None = None      # final answer to INVITE: 64·T1 after the first send
+    accepted: bool = False               # a 2xx (no ACK in time ends the call) or a refusal
 
 
 @dataclass
@@ -119,10 +126,29 @@ class Transactions:
             return
         now = self.clock()
         entry = _Answered(response, target, now + TIMEOUT)
-        if key.method == "INVITE" and 200 <= status < 300:
+        if key.method == "INVITE" and status >= 200:  # 2xx: RFC 6026; 3xx-6xx: timer G until the ACK
             entry.retransmit_at, entry.give_up_at = now + T1, now + TIMEOUT
+            entry.accepted = status < 300
         with self._lock:
             self._answered[key] = entry
+
+    def hold_until_acked(self, request: bytes, target: Target, on_final: Callable[[int | None], None]) -> bool:
+        """A BYE in a call whose 2xx is not ACKed yet: kept (True) and sent when the ACK comes."""
+        key = parse_key(request)
+        if key is None:
+            return False
+        with self._lock:
+            if not any(k.call_id == key.call_id and k.method == "INVITE" and e.accepted and e.give_up_at is not None
+                       for k, e in self._answered.items()):
+                return False
+            self._sent[key] = _Sent(request, target, _NEVER, _NEVER, on_final)
+        return True
+
+    def _release(self, call_id: str, now: float) -> None:
+        """Send the requests held for ``call_id``'s ACK now (called with the lock held)."""
+        for key, sent in self._sent.items():
+            if key.call_id == call_id and sent.give_up_at == _NEVER:
+                sent.retransmit_at, sent.give_up_at, sent.interval = now, now + TIMEOUT, T1 / 2
 
     def request_sent(self, request: bytes, target: Target, on_final: Callable[[int | None], None]) -> None:
         """Start a non-INVITE client transaction (BYE, REFER …): retransmitted until answered."""
@@ -146,6 +172,7 @@ class Transactions:
                 for k, entry in self._answered.items():
                     if k.call_id == key.call_id and k.cseq == key.cseq and k.method == "INVITE":
                         entry.retransmit_at = entry.give_up_at = None
+                self._release(key.call_id, self.clock())
                 return None
             entry = self._answered.get(key)
             return (entry.response, entry.target) if entry is not None else None
@@ -182,7 +209,9 @@ class Transactions:
             for key, entry in list(self._answered.items()):
                 if entry.give_up_at is not None and now >= entry.give_up_at:
                     entry.retransmit_at = entry.give_up_at = None
-                    fired.append(lambda call_id=key.call_id: self.on_no_ack(call_id))
+                    if entry.accepted:
+                        self._release(key.call_id, now)
+                        fired.append(lambda call_id=key.call_id: self.on_no_ack(call_id))
                 elif entry.retransmit_at is not None and now >= entry.retransmit_at:
                     out.append((entry.response, entry.target))
                     entry.interval = min(entry.interval * 2, T2)
