@@ -198,7 +198,7 @@ def rows_with_outcomes(bot, expected: int, timeout: float):
 
 
 @pytest.mark.parametrize("percent", [5, 15])
-def test_sequential_calls_complete_under_random_packet_loss(tmp_path, short_prompts, percent):
+def test_sequential_calls_complete_under_random_packet_loss(tmp_path, short_prompts, percent, caplog):
     host = ThreadPoolExecutor(max_workers=1, thread_name_prefix="host-netns")
     host.submit(lambda: None).result()  # its thread exists now, in the host's namespace
     results: list[CallResult] = []
@@ -226,6 +226,8 @@ def test_sequential_calls_complete_under_random_packet_loss(tmp_path, short_prom
     finally:
         host.shutdown(wait=True)
 
+    # rfcvoip sends each REGISTER once (no timer E): a lost REGISTER or 200 costs a 4 s timeout.
+    registration_lost = sum(1 for r in caplog.records if r.getMessage().startswith("registration "))
     by_call_id: dict[str, list] = {}
     for row in rows:
         by_call_id.setdefault(row.sip_call_id, []).append(row)
@@ -249,6 +251,7 @@ def test_sequential_calls_complete_under_random_packet_loss(tmp_path, short_prom
         f"bot's BYE seen twice by SIPp {sum(r.byes_received > 1 for r in results)}, "
         f"rows with a failed BYE (bye_failed: its 200 lost for good) {bye_failed}, "
         f"REGISTERs at Kamailio {kam_log.count('RIG-REGISTER user=callbot')}, "
+        f"registration lost/failed warnings {registration_lost}, "
         f"bot registration at the end {'ok' if registration and registration.registered else registration}, "
         f"{calls_seconds:.0f}s"
     )
