@@ -20,6 +20,9 @@ from tests.conftest import REPO
 from tests.test_web import COLD, GENUINE, PASSWORD
 from tests.test_web_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, server, sync_playwright  # noqa: F401
 
+#: The browser tests' server with the default language (German).
+WEB_LANGUAGE = "de"
+
 pytestmark = pytest.mark.browser
 
 SIZES = {"phone": (390, 844), "desktop": (1280, 800)}

@@ -44,7 +44,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch):
+def server(tmp_path: Path, monkeypatch, request):
+    language = getattr(request.module, "WEB_LANGUAGE", "en")  # these tests read English; see test_phone_layout
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium (Debian: apt-get install chromium)")
     if sync_playwright is None:
@@ -66,7 +67,7 @@ def server(tmp_path: Path, monkeypatch):
     config_path.write_text(
         f'[storage]\ndatabase = "{tmp_path}/calls.db"\nrecordings = "{recordings}"\n'
         f'[prompts]\ndir = "{prompts}"\nlanguage = "de"\n[tts]\ncache = "{tmp_path}/cache"\n'
-        f'[web]\nlanguage = "en"\npassword_hash = "{hash_password(PASSWORD, n=2**10)}"\nper_page = 10\n',
+        f'[web]\nlanguage = "{language}"\npassword_hash = "{hash_password(PASSWORD, n=2**10)}"\nper_page = 10\n',
         encoding="utf-8",
     )
     config = load_config(config_path, env={})
