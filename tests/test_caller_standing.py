@@ -51,8 +51,13 @@ hangup = "message_taken"
 def _bot_config(tmp_path, short_prompts):
     (short_prompts / "de" / "script.toml").write_text(SCRIPT)
     config = loopback_config(tmp_path, short_prompts, unknown="screen")
+    from callbot.notify.settings import NotifyRule
+
     return replace(
         config,
+        # a failed transfer is worth a note to the office, whatever the outcome after it
+        notify=replace(config.notify, webhook_secret="s",
+                       rule=(NotifyRule(outcomes=("transfer_failed",), webhook="http://127.0.0.1:9/hook"),)),
         calls=replace(config.calls, blocked="counter_offer", counter_offer_step="check"),
         # allowed callers are transferred; the demo caller refuses REFER (501), so the bot
         # falls back to screening them — that is where `caller is allowed` is read.
@@ -89,12 +94,14 @@ def test_the_script_sees_whether_the_caller_is_blocked_allowed_or_known(tmp_path
         bot.store.add_list_entry("block", "number", NUMBER, "Drückerkolonne").result(5)
         blocked, blocked_row = _call(bot, config)
         events = {row.id: bot.store.events(row.id) for row in (allowed_row, blocked_row)}
+        notified = {row.id: len(bot.store.notifications(row.id)) for row in (first_row, allowed_row, blocked_row)}
     finally:
         bot.stop()
     assert first == ["no_response"] and first_row.outcome == "message_taken"
     assert again == ["goodbye"] and again_row.outcome == "message_taken"
     assert allowed == ["hello"], allowed
     assert any(e.kind == "handoff" and e.rule == "fallback" for e in events[allowed_row.id])
+    assert notified == {first_row.id: 0, allowed_row.id: 1, blocked_row.id: 0}  # only the failed transfer
     assert blocked == ["blocked"], blocked
     steps = [e.reason for e in events[blocked_row.id] if e.kind == "step"]
     assert any("caller is blocked" in s for s in steps), steps

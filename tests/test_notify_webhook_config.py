@@ -137,7 +137,7 @@ mail_to = ["buero@example.de"]
 quiet_hours = "22:00-07:00"
 weekdays = ["mon", "fri"]
 [[notify.rule]]
-outcomes = ["withheld_rejected"]
+outcomes = ["withheld_rejected", "transfer_failed"]
 webhook = "https://ntfy.example.de/buero"
 language = "en"
 """)
@@ -146,6 +146,7 @@ language = "en"
     assert (n.smtp_port, n.smtp_password, n.webhook_secret) == (465, "pw", "sec")
     assert n.rule[0].quiet_hours == QuietHours(22 * 60, 7 * 60) and n.rule[0].weekdays == ("mon", "fri")
     assert n.rule[1].webhook == "https://ntfy.example.de/buero" and n.rule[1].language == "en"
+    assert n.rule[1].outcomes == ("withheld_rejected", "transfer_failed")
     shown = cfg.redacted()["notify"]
     assert shown["smtp_password"] == "***" and shown["webhook_secret"] == "***" and "pw" not in repr(cfg)
 
@@ -195,3 +196,19 @@ def test_calls_show_prints_each_notification_and_its_attempts(receiver, tmp_path
     assert result.exit_code == 0, result.output
     assert f"Webhook to {url} not delivered yet, next try" in result.output
     assert "will be retried: HTTP 500" in result.output
+
+
+def test_a_rule_may_ask_for_a_failed_transfer_whatever_the_outcome():
+    """#13.1: 'transferred failed' — the mark transfer_failed fires a rule although the call then
+    ended as message_taken (the bot screened the caller instead)."""
+    from datetime import datetime, timezone
+
+    from callbot.notify.rules import plan
+    from callbot.notify.settings import NotifyRule, NotifySettings
+
+    settings = NotifySettings(webhook_secret="s", rule=(NotifyRule(outcomes=("transfer_failed",),
+                                                                   webhook="http://127.0.0.1:9/hook"),))
+    ended = datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc)
+    assert plan(settings, 1, "message_taken", ended) == []
+    [row] = plan(settings, 1, "message_taken", ended, frozenset({"transfer_failed"}))
+    assert row["channel"] == "webhook"

@@ -73,6 +73,8 @@ class CallLog:
         self.call_id = call_id
         #: Which notifications the outcome gets (None: none configured).
         self.notify = notify
+        #: What happened on the way that a notification rule may ask for (``transfer_failed``).
+        self.marks: set[str] = set()
 
     @classmethod
     def open(cls, store: Store, caller: Caller, sip_call_id: str, keep_evidence: bool,
@@ -153,7 +155,7 @@ class CallLog:
         ended = self.store.now()
         notifications: list[dict] = []
         try:
-            notifications = self.notify.plan(self.call_id, outcome.value, ended)
+            notifications = self.notify.plan(self.call_id, outcome.value, ended, frozenset(self.marks))
         except Exception:  # a rule problem must not cost the call's outcome
             log.exception("call %s: its notifications could not be worked out", self.call_id)
         written = self.store.finish_call(self.call_id, outcome.value, notifications, ended_at=ended)

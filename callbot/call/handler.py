@@ -204,6 +204,7 @@ class CallHandler:
             if not call.active:
                 return Outcome.CALLER_HUNG_UP
             calllog.event("handoff", "fallback", "transfer failed: screening the caller instead")
+            calllog.marks.add("transfer_failed")
             return self.screening.run(call, calllog, prompts, script, standing.context)
         return self._announce(call, decision, calllog, prompts)
 

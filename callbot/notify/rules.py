@@ -39,8 +39,9 @@ def quiet_until(quiet: QuietHours, local: datetime) -> datetime | None:
     return end
 
 
-def rule_fires(rule: NotifyRule, outcome: str, local: datetime) -> bool:
-    if outcome not in rule.outcomes:
+def rule_fires(rule: NotifyRule, outcome: str, local: datetime, marks: frozenset[str] = frozenset()) -> bool:
+    """The rule lists the call's outcome or one of its marks (``transfer_failed``), on its weekdays."""
+    if outcome not in rule.outcomes and not marks & set(rule.outcomes):
         return False
     return not rule.weekdays or WEEKDAYS[local.weekday()] in rule.weekdays
 
@@ -53,12 +54,14 @@ def message_id(settings: NotifySettings, call_id: int, rule: int, channel: str, 
     return f"<callbot.{stamp}.call{call_id}.rule{rule}.{channel}{n}@{domain}>"
 
 
-def plan(settings: NotifySettings, call_id: int, outcome: str, ended: datetime) -> list[dict]:
-    """The outbox rows of call ``call_id`` that ended at ``ended`` (UTC) with ``outcome``."""
+def plan(settings: NotifySettings, call_id: int, outcome: str, ended: datetime,
+         marks: frozenset[str] = frozenset()) -> list[dict]:
+    """The outbox rows of call ``call_id`` that ended at ``ended`` (UTC) with ``outcome`` (and the
+    ``marks`` of what happened on the way, e.g. ``transfer_failed``)."""
     local = ended.astimezone(zone(settings))
     rows: list[dict] = []
     for number, rule in enumerate(settings.rule, start=1):
-        if not rule_fires(rule, outcome, local):
+        if not rule_fires(rule, outcome, local, marks):
             continue
         held = quiet_until(rule.quiet_hours, local) if rule.quiet_hours else None
         not_before = format_time(held) if held else None
@@ -81,8 +84,8 @@ class Planner:
         #: Set when a call's notifications were committed; the sender waits on it.
         self.wake = threading.Event()
 
-    def plan(self, call_id: int, outcome: str, ended: datetime) -> list[dict]:
-        return plan(self.settings, call_id, outcome, ended)
+    def plan(self, call_id: int, outcome: str, ended: datetime, marks: frozenset[str] = frozenset()) -> list[dict]:
+        return plan(self.settings, call_id, outcome, ended, marks)
 
     def queued(self) -> None:
         self.wake.set()

@@ -6,6 +6,10 @@ which checks each value against the choices below. Imports nothing of callbot bu
 
 from __future__ import annotations
 
+#: What a rule may list besides the call outcomes: things that happened on the way.
+#: transfer_failed: the bot tried to hand the caller to a person (REFER) and it failed.
+MARKS = frozenset({"transfer_failed"})
+
 from dataclasses import dataclass, field
 
 from callbot.outcome import OUTCOMES

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from callbot.config.reader import MISSING, Reader, describe, suggest
 from callbot.notify.settings import (
+    MARKS,
     DEFAULT_PORTS,
     LANGUAGES,
     OUTCOMES,
@@ -127,11 +128,11 @@ def _rule(r: Reader, table: dict[str, Any], n: int) -> NotifyRule:
     d = NotifyRule()
     outcomes = []
     for o in _strings(r, table, p, "outcomes", '["message_taken", "cold_call_countered"]'):
-        if o.lower() in OUTCOMES:
+        if o.lower() in OUTCOMES or o.lower() in MARKS:
             outcomes.append(o.lower())
         else:
             r.add(f"{p}.outcomes: {describe(o)} is not a call outcome — "
-                  f"{suggest(o, sorted(OUTCOMES), 'outcomes')}")
+                  f"{suggest(o, sorted(OUTCOMES | MARKS), 'outcomes')}")
     mail_to = []
     for address in _strings(r, table, p, "mail_to", '["buero@example.de"]'):
         if _ADDRESS.match(address):
