@@ -77,7 +77,7 @@ def _change(request: Request, done: str, **change) -> Response:
         flash(request, "error", str(exc))
         return redirect(back)
     log.info("%s: inbox item %d: %s", me, call_id, ", ".join(f"{k}={v!r}" for k, v in change.items()))
-    flash(request, "ok", done if count else _("Nothing changed."))
+    flash(request, "ok", done if count else _("Nothing changed.", language_of(request)))
     return redirect(back)
 
 
@@ -87,31 +87,31 @@ def _note(request: Request) -> str | None:
 
 
 def take(request: Request) -> Response:
-    return _change(request, _("You have it now."), assignee=login_of(request).name, state="in_progress")
+    return _change(request, _("You have it now.", language_of(request)), assignee=login_of(request).name, state="in_progress")
 
 
 def assign(request: Request) -> Response:
     who = form_of(request).get("assignee")
     who = who.strip() if isinstance(who, str) else ""
     if who and who not in people(request):
-        flash(request, "error", _("There is no such user."))
+        flash(request, "error", _("There is no such user.", language_of(request)))
         return redirect(f"/inbox/{row_id(request.path_params['call_id'])}")
-    return _change(request, _("Assigned.") if who else _("Nobody has it now."), assignee=who or None)
+    return _change(request, _("Assigned.", language_of(request)) if who else _("Nobody has it now.", language_of(request)), assignee=who or None)
 
 
 def set_state(request: Request) -> Response:
     value = form_of(request).get("state")
     if value not in STATES:
         raise HTTPException(400, "Unknown state.")
-    return _change(request, _("Done.") if value == "done" else _("State changed."), state=value, note=_note(request))
+    return _change(request, _("Done.", language_of(request)) if value == "done" else _("State changed.", language_of(request)), state=value, note=_note(request))
 
 
 def add_note(request: Request) -> Response:
     note = _note(request)
     if note is None:
-        flash(request, "error", _("Write a note first."))
+        flash(request, "error", _("Write a note first.", language_of(request)))
         return redirect(f"/inbox/{row_id(request.path_params['call_id'])}")
-    return _change(request, _("Note saved."), note=note)
+    return _change(request, _("Note saved.", language_of(request)), note=note)
 
 
 def set_due(request: Request) -> Response:
@@ -123,6 +123,6 @@ def set_due(request: Request) -> Response:
             due = datetime.fromisoformat(raw)
             due = due.astimezone() if due.tzinfo is None else due
         except ValueError:
-            flash(request, "error", _("That is not a date and time."))
+            flash(request, "error", _("That is not a date and time.", language_of(request)))
             return redirect(f"/inbox/{row_id(request.path_params['call_id'])}")
-    return _change(request, _("Due time saved.") if due else _("Due time removed."), due_at=due)
+    return _change(request, _("Due time saved.", language_of(request)) if due else _("Due time removed.", language_of(request)), due_at=due)

@@ -21,7 +21,7 @@ from callbot.store.users import ROLES
 from callbot.web.csrf import form_of
 from callbot.web.middleware import login_of, start_session
 from callbot.web.params import query
-from callbot.web.render import flash, redirect, render
+from callbot.web.render import flash, language_of, redirect, render
 from callbot.web.state import state_of
 from callbot.web.views.pages import page
 
@@ -58,7 +58,7 @@ def users_add(request: Request) -> Response:
     name = name.strip() if isinstance(name, str) else ""
     try:
         if name.casefold() == state.user.casefold():
-            raise CallbotError(_("That is the configured owner's name; choose another."))
+            raise CallbotError(_("That is the configured owner's name; choose another.", language_of(request)))
         token = state.store.add_user(name, role if isinstance(role, str) else "", me).result(WRITE_TIMEOUT)
     except (CallbotError, ValueError) as exc:
         flash(request, "error", str(exc))
@@ -85,12 +85,12 @@ def users_remove(request: Request) -> Response:
     user = state.store.user(name)
     if user and user.role == "owner" and not state.password_hash and not any(
             u.role == "owner" and u.has_password and u.name != user.name for u in state.store.users()):
-        flash(request, "error", _("This is the last owner who can log in; add another owner first."))
+        flash(request, "error", _("This is the last owner who can log in; add another owner first.", language_of(request)))
         return redirect("/users")
     state.store.remove_user(name, me).result(WRITE_TIMEOUT)
     state.sessions.remove_user(name)
     log.info("%s: removed user %s", me, name)
-    flash(request, "ok", _("User removed; their logins have ended."))
+    flash(request, "ok", _("User removed; their logins have ended.", language_of(request)))
     return redirect("/users")
 
 
@@ -120,9 +120,9 @@ def setup(request: Request) -> Response:
     password, again = form.get("password"), form.get("again")
     error = None
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        error = _("The password needs at least 8 characters.")
+        error = _("The password needs at least 8 characters.", language_of(request))
     elif password != again:
-        error = _("The two passwords differ.")
+        error = _("The two passwords differ.", language_of(request))
     if error:
         return _setup(request, name=user.name, token=token, error=error, status=400)
     encoded = hash_password(password)
@@ -132,5 +132,5 @@ def setup(request: Request) -> Response:
     state.sessions.remove_user(name)
     start_session(request.session, state, name, user.role, hashlib.sha256(encoded.encode()).hexdigest()[:16])
     log.info("user %s set a password with the setup link", name)
-    flash(request, "ok", _("Password set; you are logged in."))
+    flash(request, "ok", _("Password set; you are logged in.", language_of(request)))
     return redirect("/inbox")
