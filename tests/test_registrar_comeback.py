@@ -83,7 +83,7 @@ def test_a_registrar_that_is_down_for_a_while_is_retried_and_taken_again_at_once
         path = status_path(config.storage.database)
         with running_bot(config) as bot, RtpSink() as sink, caplog.at_level(logging.INFO, "callbot"):
             assert kam.wait_registered("callbot", timeout=10), kam.log_text()
-            assert read_status(path).registered
+            assert wait_for(lambda: read_status(path).registered, timeout=2) is not None  # written just after
             kam.stop()
             lost = wait_for(lambda: not bot.endpoint.registration.registered,
                             timeout=DEFAULTS.keepalive + 10)

@@ -12,6 +12,7 @@
 - ``holding.py``       the library's call with hold/resume and DTMF
 - ``library.py``       rfcvoip as loaded: module-level workarounds
 - ``client.py``        rfcvoip's client and phone, patched: every WORKAROUND for an upstream defect
+- ``asking.py``        OPTIONS pings (the keepalive) and which responses are the bot's own (a mixin of the client)
 - ``routes.py``        Record-Route / route set and ``tel:`` URI rewriting (pure)
 - ``message.py``       SIP grammar: header lines and name-addr values as plain values (pure)
 - ``democaller.py``    a small SIP caller for ``callbot demo`` (plain sockets, G.711)

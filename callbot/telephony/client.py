@@ -20,6 +20,7 @@ from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
 from rfcvoip.util import acquired_lock_and_unblocked_socket
 
+from callbot.telephony.asking import Asking
 from callbot.telephony.holding import HoldAwareCall
 from callbot.telephony.offer import filter_offer, with_disabled_streams
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
@@ -52,7 +53,7 @@ class Transfer:
     final_status: int | None = None    # status line of the last sipfrag NOTIFY
 
 
-class SupervisedSIPClient(SIP.SIPClient):
+class SupervisedSIPClient(Asking, SIP.SIPClient):
     """rfcvoip's SIP client with registration taken over by :class:`Registrar`."""
 
     last_register_response: "SIP.SIPMessage | None" = None
@@ -88,8 +89,6 @@ class SupervisedSIPClient(SIP.SIPClient):
     transactions: "Transactions | None" = None
     #: Call-ID -> who wants the final answer to the bot's BYE in that call.
     bye_listeners: "dict[str, object] | None" = None
-    _pings: "dict[str, list] | None" = None
-
     def parse_message(self, message) -> None:
         call_id = str(message.headers.get("Call-ID", ""))
         tx = self.transactions
@@ -136,44 +135,6 @@ class SupervisedSIPClient(SIP.SIPClient):
                         transfer.done.set()
                 return
         super().parse_message(message)
-
-    def _expects_response(self, message, call_id: str) -> bool:
-        """Is this response for a request the bot sent (REGISTER, REFER, BYE, OPTIONS …)?"""
-        cseq = message.headers.get("CSeq", {})
-        method = cseq.get("method") if isinstance(cseq, dict) else None
-        if method == "INVITE":
-            return False  # the bot never sends INVITE; the demo caller has its own sockets
-        if call_id in (self._transfers or {}):
-            return True
-        phone = getattr(self, "phone", None)
-        has_call = getattr(phone, "has_call_id", None)
-        return method in ("REGISTER", "OPTIONS", "SUBSCRIBE", "NOTIFY") or bool(has_call and has_call(call_id))
-
-    def ping(self, target: tuple[str, int], uri: str | None = None, timeout: float = 4.0) -> int | None:
-        """One OPTIONS to ``target`` (retransmitted at T1, 2·T1, … over UDP); its final status, or
-        None when nothing answered within ``timeout``. Holds no lock: the receive loop takes the
-        answer (parse_message), so calls go on while the bot waits."""
-        call_id = self.gen_call_id()
-        if uri is None:
-            uri = f"sip:{target[0]}:{target[1]}" if ":" not in target[0] else f"sip:[{target[0]}]:{target[1]}"
-        request = self._build_options_request(uri, call_id=call_id, local_tag=self.gen_tag(),
-                                              branch=self.gen_branch()).encode("utf8")
-        waiter = [threading.Event(), None]
-        if self._pings is None:
-            self._pings = {}
-        self._pings[call_id] = waiter
-        try:
-            deadline = time.monotonic() + timeout
-            interval = T1
-            while True:
-                self.send_raw(request, target)
-                left = deadline - time.monotonic()
-                if left <= 0 or waiter[0].wait(min(interval, left)):
-                    break
-                interval = min(interval * 2, 4.0)
-            return waiter[1]
-        finally:
-            self._pings.pop(call_id, None)
 
     def forget_transfer(self, call_id: str) -> None:
         if self._transfers:
@@ -348,7 +309,7 @@ class SupervisedSIPClient(SIP.SIPClient):
             self.gatekeeper.count_malformed(source, reason)
         answer = bad_request(raw, status, reason)
         if answer is not None and source is not None:
-            self.send_raw(answer, source)
+            self.send_once(answer, source)  # a malformed request opens no transaction
 
     def recv(self) -> None:
         try:
