@@ -1,7 +1,8 @@
 """The inbox in a real headless Chromium, as two users: the owner adds a colleague on the
 users page, the colleague sets a password with the one-time link (a second browser context),
-takes an item and writes a note; the owner sees it and closes it. Asserts on element ids and
-classes, not on texts (the page is translated). Screenshots go to test-output/screenshots/."""
+takes an item and writes a note; the owner sees it and closes it — in German, at a phone's
+390 px and a desktop's 1280 px, with no horizontal scrolling on any page of the flow. Asserts
+on element ids and classes, not on texts. Screenshots go to test-output/screenshots/."""
 
 from __future__ import annotations
 
@@ -15,14 +16,26 @@ from tests.test_web_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, server, sync_
 
 pytestmark = pytest.mark.browser
 
+#: The browser tests' server with the default language (German).
+WEB_LANGUAGE = "de"
 
-def test_inbox_as_two_users_in_chromium(server, tmp_path):
+OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def fits(page) -> None:
+    """No horizontal scrolling at this width (and the page is the German one)."""
+    assert page.evaluate(OVERFLOW), (page.url, page.evaluate("document.documentElement.scrollWidth"))
+    assert page.evaluate("document.documentElement.lang") == "de"
+
+
+@pytest.mark.parametrize("width, height", [(390, 844), (1280, 800)])
+def test_inbox_as_two_users_in_chromium(server, tmp_path, width, height):
     SHOTS.mkdir(parents=True, exist_ok=True)
     base, cold, genuine = server["url"], server["ids"]["cold"], server["ids"]["genuine"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            owner = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # phone-sized
+            owner = browser.new_context(viewport={"width": width, "height": height}).new_page()
             owner.set_default_timeout(15000)
             owner.goto(f"{base}/")
             owner.fill("input[name=password]", PASSWORD)
@@ -30,16 +43,18 @@ def test_inbox_as_two_users_in_chromium(server, tmp_path):
             owner.wait_for_url(f"{base}/inbox")
             ids = [int(x.get_attribute("data-call")) for x in owner.query_selector_all("#inbox-items li.item")]
             assert ids == [genuine, cold]
-            owner.screenshot(path=str(SHOTS / "inbox-01-owner.png"), full_page=True)
+            fits(owner)
+            owner.screenshot(path=str(SHOTS / f"inbox-01-owner-{width}.png"), full_page=True)
 
             owner.goto(f"{base}/users")
             owner.fill("#add-user-form input[name=name]", "anna")
             owner.select_option("#add-user-form select[name=role]", "staff")
             owner.click("#add-user-form button[type=submit]")
+            fits(owner)
             link = owner.input_value("#setup-link-url")
             assert re.search(r"/setup\?token=[\w-]+$", link)
 
-            anna = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            anna = browser.new_context(viewport={"width": width, "height": height}).new_page()
             anna.set_default_timeout(15000)
             anna.goto(link)
             anna.fill("#setup-form input[name=password]", "annas password")
@@ -53,9 +68,11 @@ def test_inbox_as_two_users_in_chromium(server, tmp_path):
             anna.click("#note-form button[type=submit]")
             anna.wait_for_selector("#history li.note")
             assert "Rückruf morgen 10 Uhr" in anna.inner_text("#history li.note")
+            fits(anna)
             anna.goto(f"{base}/inbox?who=mine")
             assert [int(x.get_attribute("data-call")) for x in anna.query_selector_all("#inbox-items li.item")] == [cold]
-            anna.screenshot(path=str(SHOTS / "inbox-02-anna-mine.png"), full_page=True)
+            fits(anna)
+            anna.screenshot(path=str(SHOTS / f"inbox-02-anna-mine-{width}.png"), full_page=True)
             assert anna.goto(f"{base}/users").status == 403  # staff
 
             owner.goto(f"{base}/inbox")
@@ -69,7 +86,8 @@ def test_inbox_as_two_users_in_chromium(server, tmp_path):
             owner.goto(f"{base}/inbox")
             ids = [int(x.get_attribute("data-call")) for x in owner.query_selector_all("#inbox-items li.item")]
             assert ids == [genuine]
-            owner.screenshot(path=str(SHOTS / "inbox-03-owner-done.png"), full_page=True)
+            fits(owner)
+            owner.screenshot(path=str(SHOTS / f"inbox-03-owner-done-{width}.png"), full_page=True)
         finally:
             browser.close()
     store = Store(server["config"].storage.database)
