@@ -283,7 +283,7 @@ class Bot:
         Returns how many calls the endpoint ended."""
         started, ended = time.monotonic(), 0
         try:
-            ended = self.endpoint.end_calls(timeout)
+            ended = self.endpoint.end_calls()
         except Exception:
             log.exception("ending the calls failed")
         left = self.wait_calls(max(0.0, timeout - (time.monotonic() - started)))

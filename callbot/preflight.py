@@ -51,7 +51,7 @@ from callbot.prompts.library import PromptLibrary
 from callbot.script.loading import load_owner_script, script_path
 from callbot.script.model import Script
 from callbot.speech.models import INSTALL_HINT, layout_problems, looks_like_model
-from callbot.telephony.endpoint import SipEndpoint, _check_bindable
+from callbot.telephony.endpoint import _check_bindable, trusted_sources
 
 log = logging.getLogger("callbot.preflight")
 
@@ -327,10 +327,10 @@ def _sip(config: Config) -> list[Finding]:
 def _who_may_ring(config: Config) -> Finding:
     """Which addresses new calls are accepted from (telephony/gate.py), in words."""
     s = config.sip
-    trusted = SipEndpoint(s, lambda call: None).trusted_sources().describe()
+    trusted = trusted_sources(s).describe()
     if s.register:
         why = f"only the registrar {s.server}:{s.port} (address and port)"
-        why += f" and sip.trusted_sources" if s.trusted_sources else ""
+        why += " and sip.trusted_sources" if s.trusted_sources else ""
     elif s.trusted_sources:
         why = "only sip.trusted_sources (direct mode)"
     else:

@@ -7,7 +7,8 @@ import time
 
 from tests.conftest import loopback_config, running_bot, tone, write_wav
 from tests.test_hold import final
-from tests.test_sip_transactions import RawCaller, rows_finished
+from tests.test_sip_adapter import wait_finished
+from tests.test_sip_transactions import RawCaller
 
 EVENT_PT = 101
 
@@ -54,7 +55,7 @@ def test_each_key_the_caller_presses_is_an_event_of_the_call(tmp_path, short_pro
                 time.sleep(0.1)
         finally:
             caller.close()
-        [row] = rows_finished(bot, 10)
+        [row] = wait_finished(bot, 10)
         time.sleep(0.2)
         bot.store.flush()
         events = bot.store.events(row.id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from callbot.records import CallerFields, TurnFields
 from callbot.store import journal as journal_module
 from callbot.store.journal import journal_path
 from callbot.store.store import Store
+from tests.test_store import raw_rows
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 22, 14, 35, tzinfo=timezone.utc)
@@ -39,13 +39,7 @@ def caller(n: int = 1) -> CallerFields:
                         description="Berlin", valid=True, withheld=False, number_source="from")
 
 
-def rows(path: Path, sql: str, params=()) -> list[dict]:
-    conn = sqlite3.connect(str(path))
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
+rows = raw_rows  # the rows of a query, as dicts (tests/test_store.py)
 
 
 def lock(path: Path) -> sqlite3.Connection:

@@ -8,7 +8,8 @@ import socket
 import time
 
 from tests.conftest import loopback_config, running_bot, tone, write_wav
-from tests.test_sip_transactions import RawCaller, rows_finished
+from tests.test_sip_adapter import wait_finished
+from tests.test_sip_transactions import RawCaller
 
 
 def reinvite(caller: RawCaller, ok: bytes, cseq: int, direction: str, rtp_port: int | None = None) -> bytes:
@@ -84,7 +85,7 @@ def test_hold_mid_prompt_silences_the_bot_and_resume_brings_the_rest_of_the_prom
             after = packets(caller.rtp, 5.0)
         finally:
             caller.close()
-        [row] = rows_finished(bot, 10)
+        [row] = wait_finished(bot, 10)
         events = bot.store.events(row.id)
     assert b"a=recvonly" in hold_ok and b"a=sendrecv" in resume_ok
     assert 40 <= len(before) <= 60 and during == []

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.conftest import loopback_config, running_bot, tone, write_wav
+from tests.test_sip_adapter import wait_finished
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n"
 
@@ -71,17 +72,6 @@ def statuses(messages: list[bytes]) -> list[int]:
     return [int(m.split(b" ", 2)[1]) for m in messages if m.startswith(b"SIP/2.0 ")]
 
 
-def rows_finished(bot, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        bot.store.flush()
-        rows = bot.store.calls(limit=10)
-        if rows and all(r.outcome for r in rows):
-            return rows
-        time.sleep(0.05)
-    raise AssertionError(bot.store.calls(limit=10))
-
-
 @pytest.fixture
 def caller_and_bot(tmp_path, short_prompts):
     config = loopback_config(tmp_path, short_prompts, answer_delay=1.0)
@@ -107,7 +97,7 @@ def test_a_retransmitted_invite_gets_the_same_answers_and_makes_one_call(caller_
     caller.send(caller.ack(ok))
     caller.send(invite)  # a late retransmission after the answer: the 200 again, no second call
     assert 200 in statuses(caller.receive(0.5))
-    [row] = rows_finished(bot, 15)
+    [row] = wait_finished(bot, 15)
     assert row.outcome == "answered"
 
 
@@ -138,7 +128,7 @@ def test_without_any_ack_the_bot_ends_the_half_open_call_after_32_s(tmp_path, sh
                 byes = [m for m in caller.receive(1.0) if m.startswith(b"BYE ")]
         finally:
             caller.close()
-        [row] = rows_finished(bot, 10)
+        [row] = wait_finished(bot, 10)
         events = bot.store.events(row.id)
     assert byes, "the bot never ended the call"
     assert row.outcome == "timeout"
@@ -158,7 +148,7 @@ def test_a_bye_the_caller_refuses_is_logged_as_failed_not_as_sent(caller_and_bot
     assert bye is not None
     caller.send(answer_to(bye, 404, "Not Found"))  # linphone's anonymous Contact did this
     assert not [m for m in caller.receive(1.2) if m.startswith(b"BYE ")]  # answered: no retransmission
-    [row] = rows_finished(bot)
+    [row] = wait_finished(bot, 10)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         bot.store.flush()

@@ -25,11 +25,11 @@ def status(config_path: Path) -> None:
     """
     from callbot.botstatus import read_status, status_path
     from callbot.config.load import load_config
-    from callbot.telephony.endpoint import SipEndpoint
+    from callbot.telephony.endpoint import trusted_sources
 
     config = load_config(config_path)
     state = read_status(status_path(config.storage.database))
-    trusted = SipEndpoint(config.sip, lambda call: None).trusted_sources().describe()
+    trusted = trusted_sources(config.sip).describe()
     if state is None:
         out.print(Text(f"the bot has not run with this call log ({config.storage.database})"), soft_wrap=True)
         out.print(Text(f"new calls would be accepted from: {trusted}"), soft_wrap=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from callbot.telephony.transactions import T1
+from callbot.telephony.transactions import T1, T2
 
 
 class Asking:
@@ -50,7 +50,7 @@ class Asking:
                 left = deadline - time.monotonic()
                 if left <= 0 or waiter[0].wait(min(interval, left)):
                     break
-                interval = min(interval * 2, 4.0)
+                interval = min(interval * 2, T2)
             return waiter[1]
         finally:
             self._pings.pop(call_id, None)

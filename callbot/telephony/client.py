@@ -24,7 +24,7 @@ from callbot.telephony.asking import Asking
 from callbot.telephony.holding import HoldAwareCall
 from callbot.telephony.offer import filter_offer, with_disabled_streams
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
-from callbot.telephony.transactions import T1, Transactions, status_of
+from callbot.telephony.transactions import T1, T2, Transactions, status_of
 from callbot.telephony.validate import bad_request, check_request, is_request
 
 __all__ = ["SIP", "CallState", "InvalidStateError", "Phone", "PhoneStatus", "SupervisedSIPClient", "Transfer",
@@ -180,7 +180,7 @@ class SupervisedSIPClient(Asking, SIP.SIPClient):
                     if time.monotonic() >= deadline:
                         raise
                     self.send_raw(data, target)
-                    interval = min(interval * 2, 4.0)
+                    interval = min(interval * 2, T2)
                     continue
                 self.last_register_response = response
                 return response

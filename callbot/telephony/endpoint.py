@@ -46,8 +46,6 @@ class SipEndpoint:
         self._on_refused = on_refused
         self._on_registration = on_registration
         self.gatekeeper: Gatekeeper | None = None
-        self._handlers: set[threading.Thread] = set()
-        self._stopping = False
         self._phone: Phone | None = None
         self._registrar: Registrar | None = None
         self._watched: dict[str, IncomingCall] = {}
@@ -76,7 +74,7 @@ class SipEndpoint:
         )
         self._phone.sip.user_agent = s.user_agent
         self.gatekeeper = Gatekeeper(
-            self.trusted_sources(), max_calls=s.max_calls, invite_rate=s.invite_rate,
+            trusted_sources(s), max_calls=s.max_calls, invite_rate=s.invite_rate,
             calls_up=self.calls_up, ports_free=self._ports_free, on_refused=self._on_refused)
         self._phone.sip.gatekeeper = self.gatekeeper
         self.transactions = Transactions(time.monotonic, on_no_ack=self._no_ack)
@@ -96,20 +94,6 @@ class SipEndpoint:
         log.info("SIP endpoint listening on %s:%s (register=%s); new calls accepted from %s",
                  s.local_ip, s.local_port, s.register, self.gatekeeper.trusted.describe())
 
-    def trusted_sources(self) -> TrustedSources:
-        """Where new INVITEs may come from (gate.py): the resolved sip.server (and its port when
-        registered) plus sip.trusted_sources."""
-        s = self.settings
-        addresses: list[str] = []
-        if s.server:
-            try:
-                infos = socket.getaddrinfo(s.server, s.port, type=socket.SOCK_DGRAM)
-                addresses = sorted({info[4][0] for info in infos})
-            except OSError as exc:
-                log.warning("cannot resolve sip.server %r (%s): only sip.trusted_sources may ring the bot",
-                            s.server, exc)
-        return TrustedSources.for_settings(s.register, addresses, s.port, s.trusted_sources)
-
     def calls_up(self) -> int:
         """Calls ringing or up (the library's call table)."""
         phone = self._phone
@@ -128,21 +112,13 @@ class SipEndpoint:
         with phone.portsLock:
             return bool(phone._available_contiguous_port_starts_locked(1))
 
-    def end_calls(self, timeout: float) -> int:
-        """Stop taking calls, end every call that is up (ended_by "stop": the handler logs the
-        outcome ``stopped``) and wait up to ``timeout`` for their handlers to finish their rows.
-        Returns how many calls were ended."""
-        self._stopping = True
+    def end_calls(self) -> int:
+        """End every call that is ringing or up (ended_by "stop": the handler logs the outcome
+        ``stopped``); returns how many. The application waits for its handlers (callbot.app)."""
         with self._watch_lock:
             calls = [c for c in self._watched.values() if c.active or c.ringing]
         for call in calls:
             call._expire("stop")
-        deadline = time.monotonic() + timeout
-        for thread in list(self._handlers):
-            thread.join(max(0.0, deadline - time.monotonic()))
-        left = [t for t in self._handlers if t.is_alive()]
-        if left:
-            log.warning("%d call handler(s) still busy after %.0fs", len(left), timeout)
         return len(calls)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -180,13 +156,8 @@ class SipEndpoint:
     # -- internals -------------------------------------------------------
     def _handle_call(self, voip_call: VoIPCall) -> None:
         call = IncomingCall(voip_call, self)
-        me = threading.current_thread()
-        self._handlers.add(me)
         self._watch(call)
         try:
-            if self._stopping:
-                call.hangup()
-                return
             self._on_call(call)
         except Exception:
             log.exception("call handler failed for %s", call.sip_call_id)
@@ -195,7 +166,6 @@ class SipEndpoint:
         finally:
             with self._watch_lock:
                 self._watched.pop(call.sip_call_id, None)
-            self._handlers.discard(me)
 
     def _timer_loop(self) -> None:
         """Retransmissions and transaction timeouts (transactions.py), every TIMER_INTERVAL."""
@@ -258,6 +228,20 @@ class SipEndpoint:
         voip_call._stop_rtp_clients()
         voip_call._set_state(CallState.ENDED)
         voip_call._finalize_ended_call()
+
+
+def trusted_sources(s: SipSettings) -> TrustedSources:
+    """Where new INVITEs may come from (gate.py): the resolved sip.server (and its port when
+    registered) plus sip.trusted_sources. Used by the endpoint, `callbot check` and `callbot status`."""
+    addresses: list[str] = []
+    if s.server:
+        try:
+            infos = socket.getaddrinfo(s.server, s.port, type=socket.SOCK_DGRAM)
+            addresses = sorted({info[4][0] for info in infos})
+        except OSError as exc:
+            log.warning("cannot resolve sip.server %r (%s): only sip.trusted_sources may ring the bot",
+                        s.server, exc)
+    return TrustedSources.for_settings(s.register, addresses, s.port, s.trusted_sources)
 
 
 def _check_bindable(ip: str, port: int) -> None:

@@ -20,17 +20,15 @@ OPTIONS from a trusted source                ``200`` without SDP, no codecs     
 \\* a row with outcome ``refused`` and the reason, through ``on_refused``; beyond ten rows per
 reason and minute (a flood) only counted. Counted means: the first of each reason in a
 minute is logged at warning level with its source, then one summary line per minute.
-Nothing here starts a thread or waits; a retransmitted INVITE gets the same answer again
-without a second row. A busy bot answers ``486`` (the PBX moves on: voicemail, another phone),
+Nothing here starts a thread or waits. A retransmitted INVITE never gets here twice: the
+transaction layer (transactions.py) answers it with the refusal already sent, so no second row. A busy bot answers ``486`` (the PBX moves on: voicemail, another phone),
 not ``503``, which a proxy turns into ``500`` and may take as "this server is down".
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from typing import Callable
 
 from callbot.telephony.client import SIP
@@ -41,8 +39,6 @@ log = logging.getLogger("callbot.telephony")
 
 #: Retry-After (seconds) on a 503.
 RETRY_AFTER = 5
-#: How many refused INVITEs are remembered to answer their retransmissions.
-REMEMBER = 256
 
 #: (raw INVITE, status, reason) -> None; queues the refused call's row.
 OnRefused = Callable[[bytes, int, str], None]
@@ -69,8 +65,6 @@ class Gatekeeper:
         self._ports_free = ports_free
         self.on_refused = on_refused
         self._clock = clock
-        self._answered: OrderedDict[str, str] = OrderedDict()  # Call-ID+branch -> response sent
-        self._lock = threading.Lock()
 
     # -- on the receive thread ---------------------------------------------------------
     def handle(self, client, message, source: tuple[str, int] | None) -> bool:
@@ -95,21 +89,15 @@ class Gatekeeper:
             return True
         if method != "INVITE":
             return False
-        key = f"{_header(message, 'Call-ID')}|{_header(message, 'Via')}"
-        with self._lock:
-            sent = self._answered.get(key)
-        if sent is not None:  # a retransmission of an INVITE we refused: the same answer again
-            client.send_raw(sent.encode("utf8"), client.response_target(message))
-            return True
         if not self.rate.allow(address, self._clock()):
             self._count("over sip.invite_rate", address, port)
-            self._refuse(client, message, key, 503, None)
+            self._refuse(client, message, 503, None)
             return True
         status, reason = self._judge(message)
         if status is None:
             return False
         counted = self._count(reason.split(":", 1)[0], address, port, detail=reason)
-        self._refuse(client, message, key, status, reason if counted else None)
+        self._refuse(client, message, status, reason if counted else None)
         return True
 
     def _judge(self, message) -> tuple[int | None, str]:
@@ -124,17 +112,13 @@ class Gatekeeper:
             return 486, "no free RTP port in sip.rtp_port_min..rtp_port_max"
         return None, verdict.reason
 
-    def _refuse(self, client, message, key: str, status: int, row_reason: str | None) -> None:
+    def _refuse(self, client, message, status: int, row_reason: str | None) -> None:
         extra = [f"Retry-After: {RETRY_AFTER}\r\n"] if status == 503 else []
         response = client._build_response(message, SIP.SIPStatus(status), extra_headers=extra)
         if status == 503:  # a flood: one answer per request, never retransmitted (no amplification)
             client.send_once(response.encode("utf8"), client.response_target(message))
         else:  # a refusal with a row: retransmitted until the caller's ACK (timer G)
             client.send_raw(response.encode("utf8"), client.response_target(message))
-        with self._lock:
-            self._answered[key] = response
-            while len(self._answered) > REMEMBER:
-                self._answered.popitem(last=False)
         if row_reason is not None and self.on_refused is not None:
             try:
                 self.on_refused(bytes(getattr(message, "raw", b"") or b""), status, row_reason)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from callbot.telephony.client import SIP, PhoneStatus, SupervisedSIPClient, Phone
+from callbot.telephony.client import Phone, PhoneStatus, SupervisedSIPClient
 from callbot.telephony.settings import SipSettings
 
 log = logging.getLogger("callbot.telephony")
@@ -23,8 +23,6 @@ log = logging.getLogger("callbot.telephony")
 #: Registration retry backoff after a failure: first delay, cap (seconds).
 REGISTER_BACKOFF_FIRST = 1.0
 REGISTER_BACKOFF_MAX = 60.0
-#: How long one REGISTER transaction may wait for its final answer (seconds).
-REGISTER_TRANSACTION_TIMEOUT = 4.0
 #: Refresh a registration after this fraction of the granted expiry.
 REGISTER_REFRESH_FRACTION = 0.5
 #: Shortest refresh interval we ever use, whatever the registrar grants.

@@ -177,10 +177,6 @@ class Transactions:
             entry = self._answered.get(key)
             return (entry.response, entry.target) if entry is not None else None
 
-    def is_ack(self, request: bytes) -> bool:
-        key = parse_key(request)
-        return key is not None and key.method == "ACK"
-
     def response_received(self, response: bytes) -> bool:
         """A response to one of the bot's own non-INVITE requests: True when it was one (the
         final one ends the transaction and is reported; provisional ones stop nothing)."""
