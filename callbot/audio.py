@@ -1,7 +1,8 @@
 """Audio helpers: G.711 codecs, resampling, levels, framing and file decoding.
 
-callbot's internal audio format is signed 16-bit little-endian mono PCM at
-8 kHz, handled in 20 ms frames (160 samples, 320 bytes). Everything here is
+callbot's internal audio format is signed 16-bit little-endian mono PCM,
+handled in 20 ms frames: at 8 kHz (G.711 calls; 160 samples, 320 bytes) or at
+16 kHz (G.722 wideband calls; 320 samples, 640 bytes) — :data:`RATES`. Everything here is
 pure computation on ``bytes`` (numpy only); :func:`decode_file` and
 :func:`write_wav` are the only functions that touch the file system.
 """
@@ -23,6 +24,8 @@ FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES = FRAME_SAMPLES * SAMPLE_WIDTH  # 320
 WIDEBAND_RATE = 16000
+#: The rates a call's audio can have: narrowband (G.711) and wideband (G.722).
+RATES = (SAMPLE_RATE, WIDEBAND_RATE)
 
 SILENCE_FRAME = bytes(FRAME_BYTES)
 
@@ -248,12 +251,17 @@ def duration_seconds(pcm: bytes, rate: int = SAMPLE_RATE) -> float:
 # Files
 
 
-def decode_file(path: str | os.PathLike) -> bytes:
+def frame_bytes(rate: int = SAMPLE_RATE) -> int:
+    """Bytes in one 20 ms frame of 16-bit mono PCM at ``rate`` (320 at 8 kHz, 640 at 16 kHz)."""
+    return _check_rate(rate, "sample rate") * FRAME_MS // 1000 * SAMPLE_WIDTH
+
+
+def decode_file(path: str | os.PathLike, target: int = SAMPLE_RATE) -> bytes:
     """Read any audio file libsndfile understands into internal PCM.
 
     WAV (integer, float, µ-law, A-law ...), FLAC, OGG/Vorbis, MP3 and more, at
     any sample rate; multi-channel audio is mixed down by averaging. Returns
-    16-bit mono PCM at :data:`SAMPLE_RATE`. Raises :class:`AudioError` naming
+    16-bit mono PCM at ``target`` Hz (default :data:`SAMPLE_RATE`). Raises :class:`AudioError` naming
     the file when it is missing, unreadable, corrupt or empty.
     """
     import soundfile  # imported lazily: only file decoding needs libsndfile
@@ -278,7 +286,7 @@ def decode_file(path: str | os.PathLike) -> bytes:
     if rate <= 0:
         raise AudioError(f"{path}: invalid sample rate {rate}")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    return _quantize(_resample_float(mono, int(rate), SAMPLE_RATE))
+    return _quantize(_resample_float(mono, int(rate), _check_rate(target, "sample rate")))
 
 
 def write_wav(path: str | os.PathLike, pcm: bytes, rate: int = SAMPLE_RATE) -> None:

@@ -14,7 +14,13 @@ from typing import Protocol
 
 
 class CallIO(Protocol):
-    """What a conversation needs from a call: 20 ms PCM frames in and out."""
+    """What a conversation needs from a call: 20 ms PCM frames in and out.
+
+    ``sample_rate`` is the rate of those frames, fixed for the call by the codec it was
+    answered with: 8000 (G.711, 320-byte frames) or 16000 (G.722, 640-byte frames).
+    """
+
+    sample_rate: int
 
     @property
     def active(self) -> bool: ...
@@ -93,8 +99,9 @@ class TurnStream(Protocol):
 
 
 class Recognizer(Protocol):
-    def stream(self) -> TurnStream: ...
+    def stream(self, rate: int = 8000) -> TurnStream:
+        """A new turn whose audio is 16-bit PCM at ``rate`` Hz (the call's rate)."""
 
 
 class PromptSource(Protocol):
-    def get(self, prompt_id: str): ...  # -> callbot.prompts Prompt (frames(), text, duration)
+    def get(self, prompt_id: str): ...  # -> callbot.prompts Prompt (frames(rate), text, duration)

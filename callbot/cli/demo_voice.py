@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from callbot.audio import FRAME_SAMPLES, decode_file, duration_seconds, write_wav
+from callbot.audio import FRAME_SAMPLES, SAMPLE_RATE, decode_file, duration_seconds, resample, write_wav
 from callbot.speech.transcripts import Transcript
 
 #: How the call log marks a transcript the demo attached instead of recognising it.
@@ -134,15 +134,17 @@ class DemoRecognizer:
         scored = sorted((distance(heard, known), words) for known, words in self._known)
         return scored[0][1] if scored and scored[0][0] <= MAX_DISTANCE_DB else ""
 
-    def stream(self) -> _DemoStream:
-        return _DemoStream(self)
+    def stream(self, rate: int = SAMPLE_RATE) -> _DemoStream:
+        return _DemoStream(self, rate)
 
 
 class _DemoStream:
-    """One caller turn: the audio is collected, and matched when the turn is finished."""
+    """One caller turn (16-bit PCM at ``rate`` Hz): the audio is collected, and matched (at
+    8 kHz, the recordings' rate) when the turn is finished."""
 
-    def __init__(self, recognizer: DemoRecognizer):
+    def __init__(self, recognizer: DemoRecognizer, rate: int = SAMPLE_RATE):
         self._recognizer = recognizer
+        self.rate = rate
         self._audio = bytearray()
         self._lock = threading.Lock()
 
@@ -154,9 +156,12 @@ class _DemoStream:
         with self._lock:
             audio = bytes(self._audio)
         future: Future = Future()
-        text = self._recognizer.words_for(audio)
+        heard = audio[: len(audio) // 2 * 2]
+        if self.rate != SAMPLE_RATE:  # the recordings' contours are at 8 kHz
+            heard = resample(heard, self.rate, SAMPLE_RATE)
+        text = self._recognizer.words_for(heard)
         future.set_result(Transcript(text=text, words=(), confidence=None,
-                                     audio_seconds=duration_seconds(audio), decode_seconds=0.0))
+                                     audio_seconds=duration_seconds(audio, self.rate), decode_seconds=0.0))
         return future
 
     def cancel(self) -> None:

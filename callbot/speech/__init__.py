@@ -7,14 +7,18 @@ Turn taking (pure, no library):
   level; the default) and the plain EnergyDetector; ``make_detector`` picks one by ``turns.detector``.
 - ``recorder``: frames in, one ``Turn`` (audio + times) out — TurnRecorder (detector + segmenter + pre-roll).
 
+All of it works at the call's sample rate (``callbot.audio.RATES``): 8 kHz for G.711 calls,
+16 kHz for G.722 (wideband) calls — ``TurnRecorder(rate=...)``, ``Transcriber.stream(rate)``.
+
 Recognition:
 
 - ``recognizer``: the only module importing vosk — SpeechModel, the in-process Transcriber and its
-  RecognizerStream per turn, Vosk's JSON.
+  RecognizerStream per turn (a Vosk recognizer at the turn's rate), Vosk's JSON.
 - ``transcripts``: what recognition gives back — Word, Transcript, TranscriptFuture (plain values).
-- ``decoders``: the bounded pool of decoder threads and which turn goes first (DecoderPool, PooledTurn).
+- ``decoders``: the bounded pool of decoder threads and which turn goes first (DecoderPool, PooledTurn);
+  100 ms decoding pieces at each turn's rate.
 - ``decoder_process``: ProcessTranscriber / RemoteRecognizerStream — the recognizer in its own
-  lowest-priority process (what the bot uses).
+  lowest-priority process (what the bot uses); a turn's rate goes there with the turn.
 - ``admission``: how many callers are transcribed live (measured real-time factor × decoders);
   the rest are recorded now and transcribed after the call.
 

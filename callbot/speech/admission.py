@@ -12,7 +12,7 @@ import math
 import threading
 import time
 
-from callbot.audio import duration_seconds
+from callbot.audio import SAMPLE_RATE, duration_seconds
 
 __all__ = ["SAFETY", "Admission", "capacity_for", "measure_rtf"]
 
@@ -32,15 +32,16 @@ def capacity_for(rtf: float, decoders: int, safety: float = SAFETY) -> int:
     return max(1, math.floor(decoders * safety / rtf))
 
 
-def measure_rtf(recognizer, pcm: bytes, rate: int = 8000, timeout: float = MEASURE_TIMEOUT) -> float:
-    """The recognizer's compute real-time factor on ``pcm``: decoding wall time / audio time.
+def measure_rtf(recognizer, pcm: bytes, rate: int = SAMPLE_RATE, timeout: float = MEASURE_TIMEOUT) -> float:
+    """The recognizer's compute real-time factor on ``pcm`` (16-bit PCM at ``rate`` Hz):
+    decoding wall time / audio time.
 
-    One stream, the whole audio fed at once (so the figure is compute, not pacing)."""
+    One stream at ``rate``, the whole audio fed at once (so the figure is compute, not pacing)."""
     seconds = duration_seconds(pcm, rate)
     if seconds <= 0:
         raise ValueError("no audio to measure the recognizer with")
     started = time.monotonic()
-    stream = recognizer.stream()
+    stream = recognizer.stream(rate)
     stream.feed(pcm)
     stream.finish().result(timeout=timeout)
     return (time.monotonic() - started) / seconds

@@ -16,6 +16,11 @@ bot itself dies, the pipe closes and the decoder process exits on its own.
 
 Everything that needs vosk goes through :mod:`callbot.speech.recognizer`; what
 crosses the pipe is plain data (stream ids, PCM bytes, a transcript as a dict).
+The bot sends batches (lists) of messages: ``("open", id, rate)`` (a new turn whose
+audio is 16-bit PCM at ``rate`` Hz), ``("audio", id, pcm)``, ``("end", id)``,
+``("urgent", id)``, ``("cancel", id)`` and ``("stop",)``; the decoder process answers
+``("ready", info)`` once, then ``("result", id, transcript)`` or ``("error", id, message)``
+per turn.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import asdict
 from pathlib import Path
 
-from callbot.errors import ModelError, RecognitionError
+from callbot.audio import SAMPLE_RATE
+from callbot.errors import CallbotError, ModelError, RecognitionError
+from callbot.speech.decoders import check_rate
 from callbot.speech.models import layout_problems
 from callbot.speech.recognizer import RecognizerStream, SpeechModel, Transcriber, TranscriberBase
 from callbot.speech.transcripts import Transcript, TranscriptFuture, Word
@@ -61,7 +68,8 @@ class ProcessTranscriber(TranscriberBase):
     In its own process, at the lowest priority (SCHED_IDLE on Linux, else
     nice +10), decoding can only take CPU time the audio does not need. The model is loaded once, in that
     process, at start-up; a missing or broken model is a :class:`ModelError`
-    here. ``stream()`` has the same interface as :meth:`Transcriber.stream`.
+    here. ``stream(rate)`` has the same interface as :meth:`Transcriber.stream`: the
+    rate goes to the decoder process with the new turn.
     """
 
     def __init__(self, model_path: Path, *, decoders: int | None = None, nice: int = DECODER_NICE,
@@ -104,15 +112,18 @@ class ProcessTranscriber(TranscriberBase):
         self._sender.start()
         self._receiver.start()
 
-    def stream(self) -> "RemoteRecognizerStream":
+    def stream(self, rate: int = SAMPLE_RATE) -> "RemoteRecognizerStream":
+        """A new turn whose audio is 16-bit mono PCM at ``rate`` Hz (8000 or 16000;
+        :class:`~callbot.errors.AudioError` for any other, before anything is sent)."""
+        rate = check_rate(rate)
         with self._lock:
             if self._closed:
                 raise RecognitionError("the transcriber is closed")
             stream_id = next(self._ids)
             future = TranscriptFuture(on_wait=lambda: self._outbox.put(("urgent", stream_id)))
             self._futures[stream_id] = future
-        self._outbox.put(("open", stream_id))
-        return RemoteRecognizerStream(self, stream_id, future)
+        self._outbox.put(("open", stream_id, rate))
+        return RemoteRecognizerStream(self, stream_id, future, rate)
 
     def active(self) -> int:
         with self._lock:
@@ -220,9 +231,12 @@ class ProcessTranscriber(TranscriberBase):
 class RemoteRecognizerStream:
     """One caller turn recognised in the decoder process (see :class:`~callbot.speech.recognizer.RecognizerStream`)."""
 
-    def __init__(self, owner: ProcessTranscriber, stream_id: int, future: TranscriptFuture):
+    def __init__(self, owner: ProcessTranscriber, stream_id: int, future: TranscriptFuture,
+                 rate: int = SAMPLE_RATE):
         self._owner = owner
         self._id = stream_id
+        #: The turn's sample rate (Hz), as the decoder process was told.
+        self.rate = rate
         self._future = future
         self._finished = False
 
@@ -284,17 +298,19 @@ def _decoder_main(model_path: str, conn, nice: int, decoders: int | None = None)
     streams: dict[int, RecognizerStream] = {}
     send_lock = threading.Lock()
 
-    def deliver(stream_id: int, future: Future) -> None:
-        streams.pop(stream_id, None)
-        if future.cancelled():
-            return
-        error = future.exception()
-        message = ("error", stream_id, str(error)) if error else ("result", stream_id, asdict(future.result()))
+    def reply(message: tuple) -> None:
         with send_lock:
             try:
                 conn.send(message)
             except (OSError, ValueError):
                 pass
+
+    def deliver(stream_id: int, future: Future) -> None:
+        streams.pop(stream_id, None)
+        if future.cancelled():
+            return
+        error = future.exception()
+        reply(("error", stream_id, str(error)) if error else ("result", stream_id, asdict(future.result())))
 
     with send_lock:
         conn.send(("ready", {"name": model.name, "decoders": transcriber.decoders}))
@@ -311,7 +327,12 @@ def _decoder_main(model_path: str, conn, nice: int, decoders: int | None = None)
                 break
             stream_id = message[1]
             if kind == "open":
-                stream = streams[stream_id] = transcriber.stream()
+                try:
+                    stream = transcriber.stream(message[2] if len(message) > 2 else SAMPLE_RATE)
+                except CallbotError as exc:  # a bad rate: that turn fails, the others go on
+                    reply(("error", stream_id, str(exc)))
+                    continue
+                streams[stream_id] = stream
                 stream.future.add_done_callback(lambda f, sid=stream_id: deliver(sid, f))
                 continue
             stream = streams.get(stream_id)  # (deliver() drops a turn from a decoder thread)

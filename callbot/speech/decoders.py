@@ -3,9 +3,10 @@
 A bounded number of decoder threads (one per CPU core by default,
 :func:`default_decoders`) serve all turns of a transcriber; a finished turn,
 whose words somebody waits for, goes before turns still being spoken
-(:class:`DecoderPool`). Turns are decoded in fixed 100 ms pieces, so the
-result depends only on the audio, not on how it was fed (Kaldi's online
-decoding otherwise varies slightly with the chunking).
+(:class:`DecoderPool`). Turns are decoded in fixed 100 ms pieces (at the turn's
+own sample rate, :func:`decode_chunk_bytes`), so the result depends only on the
+audio, not on how it was fed (Kaldi's online decoding otherwise varies slightly
+with the chunking).
 
 :class:`PooledTurn` is one turn as the pool sees it: the audio waiting to be
 decoded, its state and its place in the queue, and the caller's side of it
@@ -20,14 +21,36 @@ import os
 import threading
 import time
 from concurrent.futures import InvalidStateError
+from numbers import Integral
 
-from callbot.audio import SAMPLE_RATE, SAMPLE_WIDTH
-from callbot.errors import RecognitionError
+from callbot.audio import RATES, SAMPLE_RATE, SAMPLE_WIDTH
+from callbot.errors import AudioError, RecognitionError
 from callbot.speech.transcripts import TranscriptFuture
 
-#: Turns are decoded in pieces of this many bytes (100 ms at 8 kHz); a finished
-#: turn can take over a decoder thread after at most one piece of another turn.
-DECODE_CHUNK_BYTES = SAMPLE_RATE * SAMPLE_WIDTH // 10
+#: Turns are decoded in pieces of this many seconds of audio; a finished turn can
+#: take over a decoder thread after at most one piece of another turn.
+DECODE_CHUNK_SECONDS = 0.1
+
+
+def decode_chunk_bytes(rate: int = SAMPLE_RATE) -> int:
+    """Bytes in one decoding piece (:data:`DECODE_CHUNK_SECONDS`) of 16-bit PCM at ``rate``:
+    1600 at 8 kHz, 3200 at 16 kHz."""
+    return round(rate * DECODE_CHUNK_SECONDS) * SAMPLE_WIDTH
+
+
+#: One decoding piece of a narrowband (8 kHz) turn: 100 ms, 1600 bytes.
+DECODE_CHUNK_BYTES = decode_chunk_bytes(SAMPLE_RATE)
+
+
+def check_rate(rate: int) -> int:
+    """``rate`` as an int if a call's audio can have it (:data:`callbot.audio.RATES`), else
+    :class:`AudioError` naming it."""
+    if isinstance(rate, bool) or not isinstance(rate, Integral) or int(rate) not in RATES:
+        raise AudioError(
+            f"unsupported sample rate {rate!r} Hz: a turn's audio must be at one of {RATES} Hz"
+        )
+    return int(rate)
+
 
 #: Turn states (PooledTurn._state).
 _OPEN, _FINISHED, _DONE = "open", "finished", "done"
@@ -53,13 +76,17 @@ class PooledTurn:
 
     ``feed()`` only appends audio (it never blocks the caller's audio thread);
     the pool's decoder threads call :meth:`_decode_piece` with each 100 ms
-    piece and finally with ``None`` (the end of the turn), one thread at a
-    time. Subclasses implement :meth:`_decode_piece` and resolve
-    :attr:`future`; they call :meth:`_fail` on errors.
+    piece (``rate`` sets its size in bytes) and finally with ``None`` (the end
+    of the turn), one thread at a time. Subclasses implement
+    :meth:`_decode_piece` and resolve :attr:`future`; they call :meth:`_fail`
+    on errors.
     """
 
-    def __init__(self, pool: "DecoderPool"):
+    def __init__(self, pool: "DecoderPool", rate: int = SAMPLE_RATE):
         self._pool = pool
+        #: The turn's sample rate (Hz); it sets the size of a decoding piece.
+        self.rate = check_rate(rate)
+        self._chunk = decode_chunk_bytes(self.rate)
         self._future = TranscriptFuture(on_wait=self.expedite)
         # Guarded by the pool's lock:
         self._pending = bytearray()
@@ -72,7 +99,7 @@ class PooledTurn:
 
     # -- caller side ------------------------------------------------------------
     def feed(self, pcm: bytes) -> None:
-        """Append 16-bit mono 8 kHz PCM (any length); returns at once."""
+        """Append 16-bit mono PCM at the turn's :attr:`rate` (any length); returns at once."""
         if pcm:
             self._pool.feed(self, pcm)
 
@@ -127,7 +154,7 @@ class PooledTurn:
 
 
 class DecoderPool:
-    """At most ``decoders`` turns decode at once, in 100 ms pieces.
+    """At most ``decoders`` turns decode at once, in 100 ms pieces (each at its turn's rate).
 
     Which turn gets the next free decoder thread:
 
@@ -167,7 +194,7 @@ class DecoderPool:
                 return
             turn._pending += pcm
             turn._fed += len(pcm)
-            if len(turn._pending) >= DECODE_CHUNK_BYTES:
+            if len(turn._pending) >= turn._chunk:
                 self._lock.notify()
 
     def finish(self, turn: PooledTurn) -> None:
@@ -223,7 +250,7 @@ class DecoderPool:
                 continue
             if turn._state is _FINISHED:
                 key = (0, turn._awaited_at) if turn._awaited_at is not None else (1, turn._finished_at)
-            elif turn._state is _OPEN and len(turn._pending) >= DECODE_CHUNK_BYTES:
+            elif turn._state is _OPEN and len(turn._pending) >= turn._chunk:
                 key = (2, -len(turn._pending))
             else:
                 continue
@@ -231,7 +258,7 @@ class DecoderPool:
                 best, best_key = turn, key
         if best is None:
             return None
-        size = min(len(best._pending), DECODE_CHUNK_BYTES)
+        size = min(len(best._pending), best._chunk)
         piece = bytes(best._pending[:size]) if size else None
         del best._pending[:size]
         return best, piece

@@ -2,7 +2,8 @@
 
 * :class:`SpeechModel` — the Vosk model, loaded once per process at start-up
   (loading takes seconds and hundreds of MB; every turn shares it).
-* :class:`Transcriber` — hands out one :class:`RecognizerStream` per caller turn.
+* :class:`Transcriber` — hands out one :class:`RecognizerStream` per caller turn
+  (``stream(rate)``: at the call's rate).
 * :class:`RecognizerStream` — streaming recognition of one turn: ``feed()`` only
   appends audio (it never blocks the caller's audio thread); the
   transcriber's decoder threads decode it as it arrives, so when the caller
@@ -16,12 +17,13 @@
   a separate, lowest-priority process: what the bot uses, so decoding never
   stalls the calls' audio.
 
-Audio is always callbot's internal format (16-bit mono PCM at 8 kHz); the
-recognizer is told so and Vosk resamples to the model's rate itself (the
-small Vosk models are 16 kHz models). The decoder cuts the audio into fixed
-100 ms pieces before decoding, so the result depends only on the audio, not on
-how it was fed (Kaldi's online decoding otherwise varies slightly with the
-chunking). Vosk's JSON never leaves this module: callers get the plain values
+Audio is callbot's internal format, 16-bit mono PCM at the turn's rate: 8 kHz
+for G.711 calls, 16 kHz for G.722 (wideband) calls (:data:`callbot.audio.RATES`).
+Each turn's recognizer is told its rate and Vosk resamples to the model's rate
+itself (the small Vosk models are 16 kHz models, so wideband audio goes in as
+it is). The decoder cuts the audio into fixed 100 ms pieces before decoding,
+so the result depends only on the audio, not on how it was fed (Kaldi's online
+decoding otherwise varies slightly with the chunking). Vosk's JSON never leaves this module: callers get the plain values
 of :mod:`callbot.speech.transcripts`.
 """
 
@@ -38,7 +40,7 @@ import vosk
 
 from callbot.audio import SAMPLE_RATE, SAMPLE_WIDTH
 from callbot.errors import CallbotError, ModelError, RecognitionError
-from callbot.speech.decoders import DecoderPool, PooledTurn, default_decoders
+from callbot.speech.decoders import DecoderPool, PooledTurn, check_rate, default_decoders
 from callbot.speech.models import INSTALL_HINT, layout_problems, looks_like_model
 from callbot.speech.transcripts import Transcript, Word
 
@@ -97,9 +99,10 @@ class SpeechModel:
             loaded = cls._loaded[path] = cls(path, model)
             return loaded
 
-    def _recognizer(self) -> "vosk.KaldiRecognizer":
+    def _recognizer(self, rate: int = SAMPLE_RATE) -> "vosk.KaldiRecognizer":
+        """A new recognizer for audio at ``rate`` Hz (with word times)."""
         try:
-            recognizer = vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
+            recognizer = vosk.KaldiRecognizer(self._model, rate)
         except Exception as exc:
             raise ModelError(f"Vosk could not create a recognizer for the model in {self.path} ({exc})") from exc
         recognizer.SetWords(True)
@@ -130,9 +133,9 @@ class RecognizerStream(PooledTurn):
     """Streaming recognition of one caller turn, off the caller's audio thread.
 
     ``feed(pcm)`` never blocks: it appends the bytes to the turn's pending
-    audio. The transcriber's decoder threads own the turn's
-    ``KaldiRecognizer(model, 8000)`` (with word times) and decode it in 100 ms
-    pieces as audio arrives. ``finish()`` -> ``Future[Transcript]``;
+    audio (16-bit mono PCM at :attr:`rate`). The transcriber's decoder threads
+    own the turn's ``KaldiRecognizer(model, rate)`` (with word times) and
+    decode it in 100 ms pieces as audio arrives. ``finish()`` -> ``Future[Transcript]``;
     ``cancel()`` drops the turn. Errors while decoding become the future's
     exception (:class:`ModelError`, :class:`RecognitionError`); they never
     raise into ``feed()``. Audio fed after ``finish()``/``cancel()`` or after a
@@ -140,8 +143,8 @@ class RecognizerStream(PooledTurn):
     Create streams with :meth:`Transcriber.stream`.
     """
 
-    def __init__(self, model: SpeechModel, pool: DecoderPool):
-        super().__init__(pool)
+    def __init__(self, model: SpeechModel, pool: DecoderPool, rate: int = SAMPLE_RATE):
+        super().__init__(pool, rate)
         self.model = model
         # Only touched by the decoder thread holding ``_busy``:
         self._recognizer = None
@@ -154,7 +157,7 @@ class RecognizerStream(PooledTurn):
         try:
             if self._recognizer is None:
                 started = time.perf_counter()
-                self._recognizer = self.model._recognizer()
+                self._recognizer = self.model._recognizer(self.rate)
                 self._decode += time.perf_counter() - started
             started = time.perf_counter()
             if piece is not None:
@@ -172,7 +175,7 @@ class RecognizerStream(PooledTurn):
             confidence = sum(w.confidence for w in words) / len(words) if words else None
             self._future.set_result(Transcript(
                 text=text, words=words, confidence=confidence,
-                audio_seconds=self._fed / (SAMPLE_RATE * SAMPLE_WIDTH), decode_seconds=self._decode,
+                audio_seconds=self._fed / (self.rate * SAMPLE_WIDTH), decode_seconds=self._decode,
             ))
         except CallbotError as exc:
             self._fail(exc)
@@ -191,9 +194,9 @@ class RecognizerStream(PooledTurn):
 class TranscriberBase:
     """What every transcriber offers on top of ``stream()`` and ``close()``."""
 
-    def transcribe(self, pcm: bytes) -> "Future[Transcript]":
-        """Recognise a whole recording: stream + feed all + finish."""
-        turn = self.stream()
+    def transcribe(self, pcm: bytes, rate: int = SAMPLE_RATE) -> "Future[Transcript]":
+        """Recognise a whole recording (16-bit mono PCM at ``rate``): stream + feed all + finish."""
+        turn = self.stream(rate)
         turn.feed(pcm)
         return turn.finish()
 
@@ -220,9 +223,11 @@ class Transcriber(TranscriberBase):
     def decoders(self) -> int:
         return self._pool.decoders
 
-    def stream(self) -> RecognizerStream:
-        """A new turn (its recognizer is created by the decoder thread that first decodes it)."""
-        turn = RecognizerStream(self.model, self._pool)
+    def stream(self, rate: int = SAMPLE_RATE) -> RecognizerStream:
+        """A new turn whose audio is 16-bit mono PCM at ``rate`` Hz (8000 or 16000: the call's
+        rate; :class:`~callbot.errors.AudioError` for any other). Its recognizer is created by
+        the decoder thread that first decodes it."""
+        turn = RecognizerStream(self.model, self._pool, check_rate(rate))
         self._pool.add(turn)
         return turn
 

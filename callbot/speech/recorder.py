@@ -5,8 +5,10 @@
 :class:`callbot.speech.turns.TurnSegmenter` (which decides where a turn starts
 and ends) and a pre-roll buffer, so the recorded turn starts ``pre_roll``
 seconds before the first speech frame and the first syllable is never clipped.
-:class:`Turn` is its result: the audio and times of one turn (not a stored
-call's turn row).
+It works at the call's sample rate (``rate``: 8 kHz for G.711 calls, 16 kHz for
+G.722 wideband calls, :data:`callbot.audio.RATES`). :class:`Turn` is its
+result: the audio (and its rate) and times of one turn (not a stored call's
+turn row).
 
 Audio that arrives while the bot is still talking is not thrown away: see
 :meth:`TurnRecorder.prime`.
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from numbers import Integral
 
-from callbot.audio import SAMPLE_RATE, SAMPLE_WIDTH
+from callbot.audio import RATES, SAMPLE_RATE, SAMPLE_WIDTH
 from callbot.errors import AudioError
 from callbot.speech.turns import ENDING_EVENTS, TurnEvent, TurnSegmenter, TurnSettings, VadState
 from callbot.speech.vad import make_detector
@@ -29,8 +32,9 @@ __all__ = ["Turn", "TurnRecorder"]
 class Turn:
     """One caller turn (or the lack of one).
 
-    ``audio`` is 16-bit PCM at 8 kHz from ``pre_roll`` before the first speech
-    frame up to the moment the turn ended, so it holds the pre-roll, the speech
+    ``audio`` is 16-bit PCM at ``rate`` Hz (the recorder's: 8000 or 16000) from
+    ``pre_roll`` before the first speech frame up to the moment the turn
+    ended, so it holds the pre-roll, the speech
     and at most ``end_silence`` of trailing silence (a little less when the
     pre-roll reaches back before the first audio received). Times are seconds
     since listening began; ``started_at`` is negative when the caller started
@@ -42,39 +46,53 @@ class Turn:
     started_at: float  # first speech frame
     ended_at: float  # when the ending event fired
     end_reason: TurnEvent  # SPEECH_STOPPED / MAX_LENGTH / NO_SPEECH
+    rate: int = SAMPLE_RATE  # sample rate of ``audio`` (Hz)
 
     @property
     def duration(self) -> float:
         """Seconds from the first speech frame to the end of the turn."""
         return self.ended_at - self.started_at
 
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of :attr:`audio` (pre-roll and trailing silence included)."""
+        return len(self.audio) / (SAMPLE_WIDTH * self.rate)
+
 
 class TurnRecorder:
     """Frames in, a :class:`Turn` out: detector + :class:`TurnSegmenter` + pre-roll.
 
-    Feed the caller's audio in 20 ms frames (any even number of bytes works;
-    the frame length sets the time step) with :meth:`feed`. While nobody
-    speaks only the last ``pre_roll`` seconds are kept; from the first speech
+    Feed the caller's audio, 16-bit mono PCM at ``rate`` Hz (the call's rate, one of
+    :data:`callbot.audio.RATES`; another is an :class:`AudioError`), in 20 ms frames
+    (320 bytes at 8 kHz, 640 at 16 kHz; any even number of bytes works, the frame
+    length sets the time step) with :meth:`feed`. While nobody speaks only
+    the last ``pre_roll`` seconds are kept; from the first speech
     frame on everything is kept until the turn ends or the candidate is
     discarded. When an ending event fires, :attr:`turn` holds the result; call
     :meth:`reset` to listen for the next turn -- the recent audio stays as the
     next turn's pre-roll.
 
     ``detector`` classifies a frame as speech; by default a new one of the kind
-    ``settings.detector`` names (:func:`~callbot.speech.vad.make_detector`: the
-    combined detector, or the energy detector with ``settings.speech_threshold_dbfs``).
-    A detector keeps the line's noise floor, so give each recorder its own.
+    ``settings.detector`` names, at ``rate`` (:func:`~callbot.speech.vad.make_detector`:
+    the combined detector, or the energy detector with ``settings.speech_threshold_dbfs``);
+    a detector given here must expect frames at ``rate``. A detector keeps the
+    line's noise floor, so give each recorder its own.
     """
 
     def __init__(
         self,
         settings: TurnSettings = TurnSettings(),
         detector: Callable[[bytes], bool] | None = None,
+        rate: int = SAMPLE_RATE,
     ):
+        if isinstance(rate, bool) or not isinstance(rate, Integral) or int(rate) not in RATES:
+            raise AudioError(f"a turn can only be recorded at {RATES} Hz, not at {rate!r} Hz")
+        #: Sample rate of the audio fed and recorded (Hz).
+        self.rate = int(rate)
         self.segmenter = TurnSegmenter(settings)
         self.settings = settings
-        self.detector = detector or make_detector(settings, SAMPLE_RATE)
-        self._pre_roll_samples = round(settings.pre_roll * SAMPLE_RATE)
+        self.detector = detector or make_detector(settings, self.rate)
+        self._pre_roll_samples = round(settings.pre_roll * self.rate)
         self._buf = bytearray()
         self._buf_start = 0  # absolute sample index of _buf[0]
         self._pos = 0  # absolute sample index just after the last sample received
@@ -112,7 +130,7 @@ class TurnRecorder:
     @property
     def buffered_seconds(self) -> float:
         """Seconds of audio currently held (pre-roll plus the turn so far)."""
-        return len(self._buf) / (SAMPLE_WIDTH * SAMPLE_RATE)
+        return len(self._buf) / (SAMPLE_WIDTH * self.rate)
 
     def turn_audio_so_far(self) -> bytes:
         """Audio of the turn under way, pre-roll included; ``b""`` before a turn starts.
@@ -183,9 +201,8 @@ class TurnRecorder:
             )
         return frame
 
-    @staticmethod
-    def _seconds(frame: bytes) -> float:
-        return len(frame) / (SAMPLE_WIDTH * SAMPLE_RATE)
+    def _seconds(self, frame: bytes) -> float:
+        return len(frame) / (SAMPLE_WIDTH * self.rate)
 
     def _append(self, frame: bytes) -> None:
         self._buf += frame
@@ -193,7 +210,7 @@ class TurnRecorder:
 
     def _sample_at(self, t: float) -> int:
         """Absolute sample index of time ``t`` (seconds since listening began)."""
-        return self._origin + round(t * SAMPLE_RATE)
+        return self._origin + round(t * self.rate)
 
     def _trim(self) -> None:
         """Drop audio that can no longer belong to a turn."""
@@ -211,10 +228,10 @@ class TurnRecorder:
         seg = self.segmenter
         ended_at = seg.turn_ended_at
         if reason is TurnEvent.NO_SPEECH:
-            return Turn(audio=b"", started_at=ended_at, ended_at=ended_at, end_reason=reason)
+            return Turn(audio=b"", started_at=ended_at, ended_at=ended_at, end_reason=reason, rate=self.rate)
         return Turn(
             audio=self._audio_since_pre_roll(), started_at=seg.turn_started_at, ended_at=ended_at,
-            end_reason=reason,
+            end_reason=reason, rate=self.rate,
         )
 
     def _audio_since_pre_roll(self) -> bytes:

@@ -24,7 +24,7 @@ class Transcript:
     text: str  # words separated by single spaces; "" when nothing was recognised
     words: tuple[Word, ...]
     confidence: float | None  # mean word confidence; None when there are no words
-    audio_seconds: float  # audio fed
+    audio_seconds: float  # seconds of audio fed, at the turn's sample rate
     decode_seconds: float  # wall time spent inside the recognizer (creation included)
 
     @property

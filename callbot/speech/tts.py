@@ -1,6 +1,11 @@
 """Text-to-speech for prompts that have a text but no recording.
 
-Two engines, both producing callbot's internal audio (16-bit mono 8 kHz PCM):
+Two engines, both producing callbot's internal audio (16-bit mono PCM) at the
+rate asked for: 8 kHz (:data:`~callbot.audio.SAMPLE_RATE`, G.711 calls, the
+default) or 16 kHz (:data:`~callbot.audio.WIDEBAND_RATE`, G.722 calls). The
+engine's own output (espeak-ng: 22.05 kHz) is decoded straight to that rate, so
+a 16 kHz synthesis keeps the speech between 4 and 8 kHz that an 8 kHz one cannot
+hold:
 
 - :class:`EspeakNg` (the default) runs the ``espeak-ng`` program
   (Debian: ``apt-get install espeak-ng``).
@@ -30,7 +35,7 @@ import wave
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from callbot.audio import decode_file
+from callbot.audio import SAMPLE_RATE, decode_file
 from callbot.errors import AudioError, CallbotError
 
 ENGINES = ("espeak-ng", "piper")
@@ -55,27 +60,38 @@ class TtsUnavailable(TtsError):
 
 @runtime_checkable
 class TtsEngine(Protocol):
-    """Something that turns text into 16-bit mono 8 kHz PCM."""
+    """Something that turns text into 16-bit mono PCM at a given rate.
+
+    An engine written before wideband calls, whose ``synthesize`` takes only
+    the text (8 kHz), is still accepted by :mod:`callbot.prompts`: its 16 kHz
+    prompts are then its 8 kHz speech resampled.
+    """
 
     #: Everything that determines the output, e.g. ``"espeak-ng:de:150"``.
     key: str
     #: Short human-readable description, e.g. ``"espeak-ng de"``.
     label: str
 
-    def synthesize(self, text: str) -> bytes:
-        """The spoken ``text`` as 16-bit mono 8 kHz PCM; raises TtsError/TtsUnavailable."""
+    def synthesize(self, text: str, rate: int = SAMPLE_RATE) -> bytes:
+        """The spoken ``text`` as 16-bit mono PCM at ``rate`` Hz; raises TtsError/TtsUnavailable."""
         ...
 
 
-def _decode_wav_bytes(data: bytes, what: str) -> bytes:
-    """WAV bytes from an engine -> internal PCM (via :func:`callbot.audio.decode_file`)."""
+def _check_rate(rate: int) -> int:
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ValueError(f"the sample rate must be a positive number of Hz, got {rate!r}")
+    return rate
+
+
+def _decode_wav_bytes(data: bytes, what: str, rate: int = SAMPLE_RATE) -> bytes:
+    """WAV bytes from an engine -> internal PCM at ``rate`` (via :func:`callbot.audio.decode_file`)."""
     if not data:
         raise TtsError(f"{what} produced no audio")
     with tempfile.TemporaryDirectory(prefix="callbot-tts-") as tmp:
         path = Path(tmp) / "speech.wav"
         path.write_bytes(data)
         try:
-            return decode_file(path)
+            return decode_file(path, target=rate)
         except AudioError as exc:
             raise TtsError(f"{what} produced unreadable audio ({exc})") from None
 
@@ -115,7 +131,9 @@ class EspeakNg:
         self.key = f"espeak-ng:{voice}:{speed}"
         self.label = f"espeak-ng {voice}"
 
-    def synthesize(self, text: str) -> bytes:
+    def synthesize(self, text: str, rate: int = SAMPLE_RATE) -> bytes:
+        """The spoken ``text`` as 16-bit mono PCM at ``rate`` Hz (espeak-ng's 22.05 kHz decoded to it)."""
+        _check_rate(rate)
         binary = shutil.which(self.program)
         if binary is None:
             raise TtsUnavailable(self.program, self.install_hint)
@@ -123,7 +141,7 @@ class EspeakNg:
         # --stdin: the text never becomes an argument; -b 1: it is UTF-8.
         data = _run([binary, "-v", self.voice, "-s", str(self.speed), "-b", "1", "--stdin", "--stdout"],
                     text, what, self.install_hint)
-        return _decode_wav_bytes(data, what)
+        return _decode_wav_bytes(data, what, rate)
 
     def __repr__(self) -> str:
         return f"EspeakNg(voice={self.voice!r}, speed={self.speed})"
@@ -151,25 +169,27 @@ class Piper:
         self.label = f"piper {self.model.stem}"
         self._voice: Any = None
 
-    def synthesize(self, text: str) -> bytes:
+    def synthesize(self, text: str, rate: int = SAMPLE_RATE) -> bytes:
+        """The spoken ``text`` as 16-bit mono PCM at ``rate`` Hz (the voice's own rate decoded to it)."""
+        _check_rate(rate)
         if not self.model.is_file():
             raise TtsError(f"Piper voice model {self.model} not found — download a voice "
                            f"(.onnx and .onnx.json) and set tts.piper_model to it")
         binary = shutil.which(self.program)
         if binary is not None:
-            return self._with_program(binary, text)
-        return self._with_package(text)
+            return self._with_program(binary, text, rate)
+        return self._with_package(text, rate)
 
-    def _with_program(self, binary: str, text: str) -> bytes:
+    def _with_program(self, binary: str, text: str, rate: int) -> bytes:
         what = f"piper (voice {self.model.name})"
         with tempfile.TemporaryDirectory(prefix="callbot-tts-") as tmp:
             out = Path(tmp) / "speech.wav"
             _run([binary, "-m", str(self.model), "-f", str(out)], text, what, self.install_hint)
             if not out.is_file():
                 raise TtsError(f"{what} wrote no audio file")
-            return _decode_wav_bytes(out.read_bytes(), what)
+            return _decode_wav_bytes(out.read_bytes(), what, rate)
 
-    def _with_package(self, text: str) -> bytes:
+    def _with_package(self, text: str, rate: int) -> bytes:
         try:
             from piper import PiperVoice  # type: ignore[import-not-found]
         except ImportError:
@@ -190,7 +210,7 @@ class Piper:
             raise
         except Exception as exc:  # the package's own errors are not documented
             raise TtsError(f"{what} failed: {exc}") from None
-        return _decode_wav_bytes(data, what)
+        return _decode_wav_bytes(data, what, rate)
 
     def __repr__(self) -> str:
         return f"Piper(model={str(self.model)!r})"

@@ -15,7 +15,8 @@ A detector is any callable ``(frame: bytes) -> bool``;
 Why combined
 ------------
 Measured on espeak-ng speech at -20 dBFS in noise at 8 kHz (``bench/vad_bench.py``;
-the table is in the README): in pink or brown noise at 5 dB SNR the noise itself is
+the table is in the README; wideband 16 kHz lines behave the same,
+``tests/test_speech_wideband.py``): in pink or brown noise at 5 dB SNR the noise itself is
 above any useful fixed threshold, so the energy detector never hears the turn end
 (the bot waits ``max_turn``); webrtcvad alone takes any loud noise for speech and
 does no better. In office babble every VAD hears speech -- babble is speech -- but
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from callbot.audio import SAMPLE_RATE
 from callbot.speech.turns import DETECTORS, TurnSettings
 from callbot.speech.vad.combined import CombinedDetector
 from callbot.speech.vad.energy import EnergyDetector
@@ -50,12 +52,11 @@ from callbot.speech.vad.floor import NoiseFloor
 __all__ = ["DETECTORS", "CombinedDetector", "EnergyDetector", "NoiseFloor", "make_detector"]
 
 
-def make_detector(settings: TurnSettings, rate: int | None = None) -> Callable[[bytes], bool]:
-    """A new detector for one line, as ``settings.detector`` names it."""
+def make_detector(settings: TurnSettings, rate: int | None = SAMPLE_RATE) -> Callable[[bytes], bool]:
+    """A new detector for one line whose audio is 16-bit PCM at ``rate`` Hz (8000 or 16000;
+    None means 8000), as ``settings.detector`` names it."""
     if settings.detector == "energy":
-        return EnergyDetector(settings.speech_threshold_dbfs)
+        return EnergyDetector(settings.speech_threshold_dbfs)  # a level needs no rate
     if settings.detector == "combined":
-        if rate is None:
-            return CombinedDetector(settings.speech_threshold_dbfs)
-        return CombinedDetector(settings.speech_threshold_dbfs, rate=rate)
+        return CombinedDetector(settings.speech_threshold_dbfs, rate=SAMPLE_RATE if rate is None else rate)
     raise ValueError(f"unknown detector {settings.detector!r}; expected one of {DETECTORS}")
