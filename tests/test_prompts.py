@@ -380,11 +380,17 @@ def test_recording_without_text_and_other_files(root, cache):
 def test_cache_is_keyed_by_content(root, cache, monkeypatch):
     decoded: list[Path] = []
     real_decode = render_module.decode_file
-    monkeypatch.setattr(render_module, "decode_file", lambda path: decoded.append(Path(path)) or real_decode(path))
+
+    def decode(path, target=SAMPLE_RATE):  # each recording is decoded at 8 kHz and at 16 kHz
+        if target == SAMPLE_RATE:
+            decoded.append(Path(path))
+        return real_decode(path, target=target)
+
+    monkeypatch.setattr(render_module, "decode_file", decode)
     first = PromptLibrary.load(root, "de", cache_dir=cache)
     assert sorted(p.name for p in decoded) == ["hello.wav", "withheld.wav"]
     assert first.get("hello").origin == "rendered"
-    assert len(list((cache / "de").glob("hello-*.wav"))) == 1
+    assert len(list((cache / "de").glob("hello-*[0-9a-f].wav"))) == 1  # the 8 kHz one (and a -16k.wav)
 
     decoded.clear()
     hello = root / "de" / "hello.wav"
@@ -399,7 +405,7 @@ def test_cache_is_keyed_by_content(root, cache, monkeypatch):
     third = PromptLibrary.load(root, "de", cache_dir=cache)
     assert decoded == [hello] and third.get("hello").origin == "rendered"
     assert third.get("hello").key != first.get("hello").key
-    assert len(list((cache / "de").glob("hello-*.wav"))) == 2
+    assert len(list((cache / "de").glob("hello-*[0-9a-f].wav"))) == 2
 
 
 def test_corrupt_cache_file_is_rendered_again(root, cache):
@@ -812,6 +818,12 @@ def test_cli_export_is_exactly_what_callers_hear(shipped, tmp_path, no_espeak):
     with wave.open(str(out)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
         assert wav.readframes(wav.getnframes()) == expected
+    wide = tmp_path / "out" / "withheld-16k.wav"
+    result = run_cli("export", "withheld", str(wide), "--rate", "16000", "--config", str(config))
+    assert result.exit_code == 0 and "16 kHz" in result.output, result.output
+    with wave.open(str(wide)) as wav:
+        assert wav.getframerate() == 16000
+        assert wav.readframes(wav.getnframes()) == PromptLibrary.load(shipped, "de").get("withheld").pcm_at(16000)
 
 
 def test_cli_export_unknown_and_broken(shipped, tmp_path, no_espeak):

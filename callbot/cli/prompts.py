@@ -147,10 +147,12 @@ def prompts_render(config_path: Path, seed: bool) -> None:
 @prompts_group.command("export")
 @click.argument("prompt_id")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rate", type=click.Choice(["8000", "16000"]), default="8000", show_default=True,
+              help="8000: what G.711 callers hear; 16000: what G.722 (wideband) callers hear.")
 @config_option
 @handles_errors
-def prompts_export(prompt_id: str, output: Path, config_path: Path) -> None:
-    """Write prompt PROMPT_ID as OUTPUT (WAV): exactly the 8 kHz audio callers hear."""
+def prompts_export(prompt_id: str, output: Path, config_path: Path, rate: str = "8000") -> None:
+    """Write prompt PROMPT_ID as OUTPUT (WAV): exactly the audio callers hear (8 or 16 kHz)."""
     from callbot.audio import write_wav
 
     _, report = _prompt_report(config_path)
@@ -164,8 +166,8 @@ def prompts_export(prompt_id: str, output: Path, config_path: Path) -> None:
     if not output.parent.is_dir():
         raise CallbotError(f"cannot write {output}: there is no folder {output.parent}")
     try:
-        write_wav(output, prompt.pcm)
+        write_wav(output, prompt.pcm_at(int(rate)), int(rate))
     except OSError as exc:
         raise CallbotError(f"cannot write {output}: {exc.strerror or exc}") from None
     out.print(f"[green]✓[/] wrote {output}: {report.language}/{prompt_id}, {prompt.duration:.1f} s, "
-              f"8 kHz 16-bit mono, from {_prompt_source(prompt)}", highlight=False)
+              f"{int(rate) // 1000} kHz 16-bit mono, from {_prompt_source(prompt)}", highlight=False)

@@ -8,12 +8,16 @@ Layout, per language::
 
 A recording wins; a prompt without one is spoken from its text by the TTS
 engine (:mod:`callbot.speech.tts`). Either way the audio is *rendered* once into
-what callers hear — 8 kHz 16-bit mono, leading/trailing silence trimmed,
-loudness-normalized — and cached as a WAV file named by a hash of its content
-(the recording's bytes, or text + TTS engine/voice/speed), so an unchanged
-prompt is never decoded or synthesized twice. For a text prompt the lookup
-order is: cache dir -> shipped seed -> synthesize (needs espeak-ng or Piper)
--> cache dir. The shipped prompts therefore work without any TTS installed.
+what callers hear — 16-bit mono, leading/trailing silence trimmed,
+loudness-normalized — at both call rates, each from the source: 8 kHz
+(``Prompt.pcm``, G.711 calls) and 16 kHz (``Prompt.pcm_at(16000)``, G.722
+wideband calls). Each render is cached as a WAV file named by a hash of its
+content (the recording's bytes, or text + TTS engine/voice/speed), so an
+unchanged prompt is never decoded or synthesized twice. For a text prompt the
+lookup order is: cache dir -> shipped seed (8 kHz only) -> synthesize (needs
+espeak-ng or Piper) -> cache dir. The shipped prompts therefore work without
+any TTS installed; without TTS a wideband call hears the 8 kHz seed resampled
+to 16 kHz.
 
 :meth:`PromptLibrary.load` renders everything up front and reports every
 problem at once in a single :class:`~callbot.errors.PromptError`, so a broken
@@ -24,8 +28,8 @@ prompt files while the bot runs.
 Modules:
 
 - ``library``: PromptLibrary (load, render, hot reload, get), RenderReport, UnknownPromptError, config_kwargs.
-- ``render``: Prompt (what callers hear), trim_silence / normalize, the Renderer (recording or TTS).
-- ``cache``: content keys (recording_key, tts_key), rendered file names, reading/writing rendered WAVs.
+- ``render``: Prompt (what callers hear, at 8 and 16 kHz), trim_silence / normalize, the Renderer (recording or TTS).
+- ``cache``: content keys (recording_key, tts_key), rendered file names per rate, reading/writing rendered WAVs.
 - ``texts``: reading prompts.toml with file and line in every Problem (read_texts).
 - ``layout``: where prompt files live (TEXTS_FILE, SEED_DIR, AUDIO_EXTENSIONS), scanning a language dir.
 - ``seed``: write_seed, (re)generating the shipped seed cache; ``__main__``: ``python -m callbot.prompts --seed``.

@@ -1,7 +1,8 @@
 """The prompt library: the prompts of one language, rendered and validated (:class:`PromptLibrary`).
 
-:meth:`PromptLibrary.load` renders everything up front and reports every
-problem at once in a single :class:`~callbot.errors.PromptError`, so a broken
+:meth:`PromptLibrary.load` renders everything up front — at 8 kHz (G.711 calls)
+and 16 kHz (G.722 calls), see :meth:`~callbot.prompts.render.Prompt.pcm_at` —
+and reports every problem at once in a single :class:`~callbot.errors.PromptError`, so a broken
 prompt shows up when callbot starts, not in the middle of a call.
 :meth:`PromptLibrary.render` gives the :class:`RenderReport` instead (the
 prompts that work and every problem). :meth:`PromptLibrary.changed` /
@@ -178,7 +179,7 @@ class PromptLibrary:
         return snapshot_of(self.language_dir) != self._snapshot
 
     def reload(self) -> PromptLibrary:
-        """A new library from the current files (unchanged prompts are reused, not re-rendered).
+        """A new library from the current files (unchanged prompts are reused at both rates, not re-rendered).
 
         Raises PromptError like :meth:`load`; this library stays usable.
         """

@@ -1,8 +1,12 @@
 """The shipped seed cache: (re)generate ``prompts/<language>/tts/`` from prompts.toml (:func:`write_seed`).
 
 The seed is what a default install speaks without any TTS program; it is made
-with the default engine (espeak-ng, voice = language, 150 wpm). ``callbot
-prompts render --seed`` and ``python -m callbot.prompts --seed`` call it.
+with the default engine (espeak-ng, voice = language, 150 wpm). It holds the
+8 kHz renders only (``<id>-<hash>.wav``), to keep the repository small: with
+TTS installed the 16 kHz renders for wideband calls are synthesized (and
+cached) when the prompts load; without it, a wideband call hears the 8 kHz
+seed resampled to 16 kHz (:meth:`callbot.prompts.render.Prompt.pcm_at`).
+``callbot prompts render --seed`` and ``python -m callbot.prompts --seed`` call it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ def write_seed(directory: Path, language: str, tts: TtsEngine | None = None) -> 
 
     Seeds are made with the default engine (espeak-ng, voice = language, 150
     wpm) unless ``tts`` is given: they are what a default install speaks
-    without any TTS program. Returns one line per file for the user; raises
+    without any TTS program. Only 8 kHz files are written. Returns one line per file for the user; raises
     PromptError listing the problems (nothing is deleted then).
     """
     directory = Path(directory)
@@ -34,7 +38,7 @@ def write_seed(directory: Path, language: str, tts: TtsEngine | None = None) -> 
         problems.append(Problem(None, f"no {lang_dir / TEXTS_FILE}: nothing to pre-render"))
     seed_dir = lang_dir / SEED_DIR
     # Never the data cache: the seed is made from scratch (or kept if it is already right).
-    renderer = Renderer(lang_dir, language, None, engine, {}, use_cache=False)
+    renderer = Renderer(lang_dir, language, None, engine, {}, use_cache=False, wideband=False)
     report: list[str] = []
     wanted: dict[str, tuple[Path, bytes | None]] = {}
     for prompt_id, text in sorted(texts.items()):
