@@ -1,7 +1,8 @@
 """SIP benchmark (not a test): N concurrent SIPp calls through Kamailio to the bot.
 
-For each N (default 1, 5, 20) it places N calls at once (one SIPp burst), ``--rounds``
-times one after the other, and prints
+For each codec (``--codecs``, default G.711 and G.722: the SIPp caller offers only that
+one) and each N (default 1, 5, 20) it places N calls at once (one SIPp burst),
+``--rounds`` times one after the other, and prints
 - INVITE→200 OK latency p50/p99 over those calls (SIPp's per-call response time, in
   whole ms, the Kamailio hop both ways included; targets ≤ 5 ms p50 at 1 call,
   ≤ 20 ms p99 at 20 calls),
@@ -11,7 +12,7 @@ times one after the other, and prints
 
 Everything runs on 127.0.0.1; the bot runs as a separate ``callbot run`` process
 so its CPU is measured alone. The machine (cores, CPU model) is printed first.
-Usage: ``python bench/sip_bench.py [--calls 1,5,20] [--rounds 3]``.
+Usage: ``python bench/sip_bench.py [--calls 1,5,20] [--rounds 3] [--codecs g711,g722]``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from _bot import REPO, bot_process, intervals_ms, percentile, write_bot_config
 from rig import Kamailio, RtpSink, run_sipp
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: What the SIPp caller offers per codec (payload types; 101 = telephone-event).
+OFFERS = {"g711": "0 8 101", "g722": "9 101"}
+#: The payload type the bot must answer with.
+ANSWERED = {"g711": 0, "g722": 9}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,8 +71,9 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}"
 
 
-def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: Path, rows_before: int) -> dict:
-    level_dir = work / f"level-{n}-{rows_before}"
+def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: Path, rows_before: int,
+              codec: str = "g711") -> dict:
+    level_dir = work / f"level-{codec}-{n}-{rows_before}"
     level_dir.mkdir()
     total = n * rounds
     failed = successful = 0
@@ -77,7 +83,8 @@ def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: 
             round_dir = level_dir / f"round-{r}"
             round_dir.mkdir()
             result = run_sipp(
-                "uac_anonymous", kam.address, workdir=round_dir, keys={"sink_port": sink.port},
+                "uac_anonymous", kam.address, workdir=round_dir,
+                keys={"sink_port": sink.port, "payloads": OFFERS[codec]},
                 calls=n, concurrent=n, rate=max(1, n) * 10, timeout=60,
                 extra_args=["-trace_rtt", "-rtt_freq", "1"],
             )
@@ -85,6 +92,7 @@ def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: 
         sink.wait_idle(idle=0.5, timeout=10)
         cpu1, t1 = cpu_seconds(bot_pid), time.monotonic()
         gaps, streams = rtp_intervals(sink)
+        wrong_codec = sum(1 for p in sink.audio_packets() if p.payload_type != ANSWERED[codec])
     deadline = time.monotonic() + 10
     finished = 0
     while time.monotonic() < deadline:
@@ -98,6 +106,7 @@ def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: 
     rtts = [v for round_dir in sorted(level_dir.iterdir()) for v in rtt_values(round_dir)]
     lost = max(failed, total - successful, total - finished)
     return {
+        "codec": codec,
         "calls": n,
         "samples": len(rtts),
         "invite_to_200_ms_p50": percentile(rtts, 50),
@@ -108,6 +117,7 @@ def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: 
         "rtp_interval_ms_max": max(gaps) if gaps else float("nan"),
         "bot_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
         "calls_lost": lost,
+        "packets_in_another_codec": wrong_codec,
         "rows_finalized": finished,
     }
 
@@ -117,9 +127,14 @@ def main() -> int:
     parser.add_argument("--calls", default="1,5,20", help="comma-separated concurrency levels")
     parser.add_argument("--rounds", type=int, default=3,
                         help="calls per level = concurrency × rounds (more INVITE→200 samples)")
+    parser.add_argument("--codecs", default="g711,g722", help="comma-separated: g711, g722")
     parser.add_argument("--json", action="store_true", help="print one JSON object per level")
     args = parser.parse_args()
     levels = [int(x) for x in args.calls.split(",")]
+    codecs = [c.strip().lower() for c in args.codecs.split(",")]
+    unknown = [c for c in codecs if c not in OFFERS]
+    if unknown:
+        parser.error(f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(OFFERS)}")
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="callbot-bench-") as tmp:
         work = Path(tmp)
@@ -134,24 +149,28 @@ def main() -> int:
                 print(f"bot idle CPU: {idle_cpu:.2f} % of one core")
                 db = work / "calls.db"
                 results = []
-                for n in levels:
-                    with sqlite3.connect(db) as conn:
-                        rows_before = conn.execute("select coalesce(max(id), 0) from calls").fetchone()[0]
-                    results.append(run_level(n, args.rounds, work, kam, bot.pid, db, rows_before))
+                for codec in codecs:
+                    for n in levels:
+                        with sqlite3.connect(db) as conn:
+                            rows_before = conn.execute("select coalesce(max(id), 0) from calls").fetchone()[0]
+                        results.append(run_level(n, args.rounds, work, kam, bot.pid, db, rows_before, codec))
     if args.json:
         for r in results:
             print(json.dumps(r))
         return 0
-    header = (f"{'calls':>5} {'n':>4} {'200 p50':>8} {'200 p99':>8} {'rtp p50':>8} {'rtp p99':>8} {'rtp max':>8}"
+    header = (f"{'codec':>5} {'calls':>5} {'n':>4} {'200 p50':>8} {'200 p99':>8} {'rtp p50':>8} {'rtp p99':>8} {'rtp max':>8}"
               f" {'cpu %':>6} {'lost':>5}")
     print(header)
     for r in results:
-        print(f"{r['calls']:>5} {r['samples']:>4} {r['invite_to_200_ms_p50']:>6.1f}ms {r['invite_to_200_ms_p99']:>6.1f}ms"
+        print(f"{r['codec']:>5} {r['calls']:>5} {r['samples']:>4} {r['invite_to_200_ms_p50']:>6.1f}ms {r['invite_to_200_ms_p99']:>6.1f}ms"
               f" {r['rtp_interval_ms_p50']:>6.2f}ms {r['rtp_interval_ms_p99']:>6.2f}ms"
               f" {r['rtp_interval_ms_max']:>6.2f}ms {r['bot_cpu_percent']:>6.1f} {r['calls_lost']:>5}")
     print("targets: INVITE→200 p50 ≤ 5 ms at 1 call, p99 ≤ 20 ms at 20 calls; RTP interval ≈ 20 ms; "
           "calls lost = 0")
-    return 0 if all(r["calls_lost"] == 0 for r in results) else 1
+    wrong = sum(r["packets_in_another_codec"] for r in results)
+    if wrong:
+        print(f"ERROR: {wrong} RTP packets in a codec the caller did not get in the answer")
+    return 0 if all(r["calls_lost"] == 0 for r in results) and not wrong else 1
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ from callbot.script.loading import load_owner_script, script_path
 from callbot.script.model import Script
 from callbot.speech.models import INSTALL_HINT, layout_problems, looks_like_model
 from callbot.telephony.endpoint import _check_bindable, trusted_sources
+from callbot.telephony.library import wideband_problem
 
 log = logging.getLogger("callbot.preflight")
 
@@ -321,7 +322,17 @@ def _sip(config: Config) -> list[Finding]:
         in_use = getattr(cause, "errno", None) in (errno.EADDRINUSE, errno.EACCES)
         key = "sip.local_port" if in_use else "sip.local_ip"
         return [problem(ERROR, "SIP address", key, str(exc))]
-    return [Finding(OK, f"SIP address {s.local_ip}:{s.local_port}", "free to listen on"), _who_may_ring(config)]
+    return [Finding(OK, f"SIP address {s.local_ip}:{s.local_port}", "free to listen on"), _who_may_ring(config),
+            _codecs()]
+
+
+def _codecs() -> Finding:
+    """Which codecs calls are answered with (telephony/offer.py): G.722 only where its library loads."""
+    problem_text = wideband_problem()
+    if problem_text is None:
+        return Finding(OK, "codecs", "G.722 (16 kHz wideband), PCMU, PCMA — the caller's first of these")
+    return Finding(WARNING, "codecs", f"only PCMU and PCMA (8 kHz): G.722 cannot be used ({problem_text})",
+                   fix="pip install 'G722>=1.2.8,<2' into callbot's Python, then restart")
 
 
 def _who_may_ring(config: Config) -> Finding:

@@ -22,8 +22,10 @@ class FakeClock:
 class FakeCall:
     """A call that records what the session wrote and when (on a FakeClock)."""
 
-    def __init__(self, clock: FakeClock, caller_audio: list[bytes] | None = None, hang_up_at: float | None = None):
+    def __init__(self, clock: FakeClock, caller_audio: list[bytes] | None = None, hang_up_at: float | None = None,
+                 sample_rate: int = 8000):
         self.clock = clock
+        self.sample_rate = sample_rate
         self.caller_audio = list(caller_audio or [])
         self.hang_up_at = hang_up_at
         self.written: list[tuple[float, bytes]] = []
@@ -46,7 +48,7 @@ class FakeCall:
         if not self.active:
             return None
         self.reads += 1
-        return self.caller_audio.pop(0) if self.caller_audio else bytes(320)
+        return self.caller_audio.pop(0) if self.caller_audio else bytes(self.sample_rate // 50 * 2)
 
     def write_frame(self, frame: bytes) -> None:
         assert self.active, "wrote to a call that is down"
@@ -80,8 +82,9 @@ class WatchedFuture(Future):
 
 
 class CannedStream:
-    def __init__(self, text: str, delay: float = 0.0):
+    def __init__(self, text: str, delay: float = 0.0, rate: int = 8000):
         self.text = text
+        self.rate = rate
         self.delay = delay
         self.fed = 0
         self.future: WatchedFuture | None = None
@@ -116,7 +119,7 @@ class CannedRecognizer:
         self.delay = delay
         self.streams: list[CannedStream] = []
 
-    def stream(self) -> CannedStream:
-        stream = CannedStream(next(self._texts), self.delay)
+    def stream(self, rate: int = 8000) -> CannedStream:
+        stream = CannedStream(next(self._texts), self.delay, rate)
         self.streams.append(stream)
         return stream

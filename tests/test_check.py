@@ -269,3 +269,16 @@ def test_check_says_who_may_ring_the_bot(tmp_path, short_prompts):
     assert "everyone else gets 403" in result.output
     listed = check(write_config(tmp_path, short_prompts, sip={"trusted_sources": ["192.168.178.1", "10.0.0.0/8"]}))
     assert "new calls accepted from: 192.168.178.1, 10.0.0.0/8 — only sip.trusted_sources" in listed.output
+
+
+def test_check_names_the_codecs_and_warns_when_g722_cannot_load(tmp_path, short_prompts, monkeypatch):
+    """#10.1: G.722 is answered only where its codec library loads; check says which codecs calls get."""
+    path = write_config(tmp_path, short_prompts)
+    result = check(path)
+    assert "codecs: G.722 (16 kHz wideband), PCMU, PCMA" in result.output, result.output
+    import callbot.preflight as preflight
+
+    monkeypatch.setattr(preflight, "wideband_problem", lambda: "No module named 'G722'")
+    degraded = check(path)
+    assert "only PCMU and PCMA (8 kHz): G.722 cannot be used (No module named 'G722')" in degraded.output
+    assert "pip install 'G722" in degraded.output

@@ -26,7 +26,7 @@ class FakePrompt:
     seconds: float
     text: str = "prompt text"
 
-    def frames(self):
+    def frames(self, rate=8000):
         return frames(tone(self.seconds, 500))
 
 
@@ -58,7 +58,7 @@ class FakeRecognizer:
     def __init__(self):
         self.finished = []
 
-    def stream(self):
+    def stream(self, rate=8000):
         return FakeStream(self.finished)
 
 
@@ -158,7 +158,7 @@ def test_a_failure_while_listening_cancels_the_recognizer_stream():
     recognizer = FakeRecognizer()
     streams = []
     original = recognizer.stream
-    recognizer.stream = lambda: streams.append(original()) or streams[-1]
+    recognizer.stream = lambda rate=8000: streams.append(original(rate)) or streams[-1]
     conv = Conversation(call, clock, FakePrompts(), TONE_SETTINGS, recognizer)
     with pytest.raises(OSError, match="socket gone"):
         conv.listen("identity")

@@ -60,7 +60,7 @@ class Prompt:
     def duration(self) -> float:
         return PROMPT_SECONDS[self.id]
 
-    def frames(self):
+    def frames(self, rate=8000):
         pcm = tone(self.duration, 500 + 100 * sorted(PROMPT_SECONDS).index(self.id))
         return [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
 
@@ -113,7 +113,7 @@ class SlowRecognizer:
         self.clock, self.text, self.delay = clock, text, delay
         self.future: ClockedFuture | None = None
 
-    def stream(self):
+    def stream(self, rate=8000):
         return SlowStream(self)
 
 
@@ -276,7 +276,7 @@ def test_measure_rtf_times_a_real_stream():
     from callbot.speech.admission import measure_rtf
 
     class Timed(SlowRecognizer):
-        def stream(self):
+        def stream(self, rate=8000):
             outer = self
 
             class S:
@@ -335,7 +335,7 @@ def test_a_call_beyond_capacity_is_screened_without_waiting_and_transcribed_afte
     class Instant:
         streams = 0
 
-        def stream(self):
+        def stream(self, rate=8000):
             Instant.streams += 1
             stream = SlowStream(SlowRecognizer(clock, COLD, 0.0))
             return stream
@@ -393,8 +393,8 @@ next = "route"''')
         futures = []
         original = recognizer.stream
 
-        def stream():
-            s = original()
+        def stream(rate=8000):
+            s = original(rate)
             finish = s.finish
             s.finish = lambda: futures.append(finish()) or futures[-1]
             return s
@@ -423,7 +423,7 @@ def test_after_call_work_goes_at_real_time_while_callers_need_the_machine(monkey
     fed = []
 
     class Counting:
-        def stream(self):
+        def stream(self, rate=8000):
             class S:
                 def feed(self, pcm):
                     fed.append(len(pcm))

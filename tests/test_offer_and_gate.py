@@ -27,6 +27,33 @@ def test_a_softphones_default_offer_is_taken_with_g711_in_its_order_and_dtmf():
     assert verdict.offered[0] == "OPUS"
 
 
+FRITZBOX = ("m=audio 7078 RTP/AVP 9 8 0 18 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+            "a=rtpmap:0 PCMU/8000\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+
+
+def test_g722_is_taken_on_its_8000_hz_rtp_clock_and_the_answer_keeps_only_the_callers_first_codec():
+    verdict = judge_offer("application/sdp", sdp(FRITZBOX))
+    assert verdict.accepted and verdict.keep == ("9", "8", "0", "101")
+    streams, _ = parse_sdp(filter_offer(sdp(FRITZBOX)).body.decode())
+    assert streams[0].payloads == ["9", "101"]                      # G.722 first: the caller's choice
+    static_only = sdp("m=audio 7078 RTP/AVP 9 0\r\n")               # RFC 3551 static types, no rtpmap
+    assert parse_sdp(filter_offer(static_only).body.decode())[0][0].payloads == ["9"]
+    g711_first = sdp("m=audio 7078 RTP/AVP 8 9 0\r\na=rtpmap:9 G722/8000\r\n")
+    assert parse_sdp(filter_offer(g711_first).body.decode())[0][0].payloads == ["8"]
+
+
+def test_without_the_g722_library_g722_is_not_answered():
+    g711 = ("PCMU", "PCMA")
+    assert parse_sdp(filter_offer(sdp(FRITZBOX), g711).body.decode())[0][0].payloads == ["8", "101"]
+    verdict = judge_offer("application/sdp", sdp("m=audio 7078 RTP/AVP 9\r\n"), g711)
+    assert verdict.status == 488 and "offered G722" in verdict.reason and "PCMU, PCMA" in verdict.reason
+
+
+def test_g722_on_a_16000_hz_clock_is_not_the_codec_the_bot_speaks():
+    verdict = judge_offer("application/sdp", sdp("m=audio 7078 RTP/AVP 96\r\na=rtpmap:96 G722/16000\r\n"))
+    assert verdict.status == 488 and "no codec in common" in verdict.reason
+
+
 @pytest.mark.parametrize("body, why", [
     (b"", "delayed offer"),
     (sdp("m=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"), "no codec in common: offered G729"),
@@ -51,7 +78,7 @@ def test_a_body_that_is_not_sdp_is_refused():
 def test_filtering_leaves_the_library_only_g711_and_dtmf_and_remembers_the_video():
     filtered = filter_offer(sdp(VIDEO, AUDIO_LINPHONE))
     streams, _ = parse_sdp(filtered.body.decode())
-    assert [(s.kind, s.payloads) for s in streams] == [("audio", ["0", "8", "101"])]
+    assert [(s.kind, s.payloads) for s in streams] == [("audio", ["0", "101"])]
     assert "opus" not in filtered.body.decode() and "a=fmtp:101 0-15" in filtered.body.decode()
     assert filtered.disabled == ((0, "video 0 RTP/AVP 96"),)
     answer = "v=0\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 10000 RTP/AVP 0 101\r\na=sendrecv\r\n"

@@ -54,7 +54,7 @@ class Prompt:
     def __init__(self, prompt_id: str):
         self.id, self.text, self.duration = prompt_id, "text", 1.0
 
-    def frames(self):
+    def frames(self, rate=8000):
         return [bytes(320)] * 50
 
 

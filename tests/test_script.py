@@ -652,7 +652,7 @@ class ScriptedCaller(FakeCall):
 
 class FakePrompts:
     def get(self, prompt_id):
-        return SimpleNamespace(id=prompt_id, text=f"<{prompt_id}>", frames=lambda: _frames(tone(0.5, 500)))
+        return SimpleNamespace(id=prompt_id, text=f"<{prompt_id}>", frames=lambda rate=8000: _frames(tone(0.5, 500)))
 
 
 class CannedRecognizer:
@@ -661,7 +661,7 @@ class CannedRecognizer:
     def __init__(self, texts: list[str]):
         self.texts = list(texts)
 
-    def stream(self):
+    def stream(self, rate=8000):
         texts = self.texts
 
         class Stream:

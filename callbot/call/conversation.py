@@ -1,7 +1,9 @@
 """One call's conversation, written against the small call-I/O protocol.
 
 The session never sees SIP or RTP: it reads and writes 20 ms PCM frames on a
-:class:`CallIO` and paces itself with a :class:`Clock`. Unit tests drive it
+:class:`CallIO` at the call's ``sample_rate`` (16 kHz for a G.722 call, 8 kHz for G.711:
+prompts are played, turns recorded and recognized at that rate) and paces itself with a
+:class:`Clock`. Unit tests drive it
 with a fake call and a fake clock; integration tests with a real SIP call.
 """
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from callbot.audio import FRAME_MS, duration_seconds
+from callbot.audio import FRAME_MS, SAMPLE_RATE, duration_seconds
 from callbot.call.ports import CallIO, Clock, PromptSource, Recognizer, TurnStream
 from callbot.speech.recorder import TurnRecorder
 from callbot.speech.turns import TurnEvent, TurnSettings
@@ -110,6 +112,7 @@ class CallerTurn:
     end_reason: str             # speech_stopped | no_speech | max_length | hangup
     transcript: Future | None  # Future[callbot.speech.transcripts.Transcript]; None when nothing to transcribe
     speech_ended_at: float | None = None  # session clock: when the caller stopped talking
+    rate: int = SAMPLE_RATE     # sample rate of ``audio`` (the call's)
 
 
 class Conversation:
@@ -142,11 +145,16 @@ class Conversation:
     def caller_gone(self) -> bool:
         return not self.call.active
 
+    @property
+    def rate(self) -> int:
+        """The sample rate of the call's frames (the codec's)."""
+        return self.call.sample_rate
+
     def say(self, prompt_id: str) -> BotTurn:
         prompt = self.prompts.get(prompt_id)
         self._tail.clear()
         started = self.wall()
-        playback = play(self.call, prompt.frames(), self.clock, on_caller_audio=self._tail.append)
+        playback = play(self.call, prompt.frames(self.rate), self.clock, on_caller_audio=self._tail.append)
         turn = BotTurn(prompt_id, prompt.text, started, playback)
         self.turns.append(turn)
         return turn
@@ -165,7 +173,7 @@ class Conversation:
         return future.done()
 
     def listen(self, field: str) -> CallerTurn:
-        recorder = TurnRecorder(self.settings)
+        recorder = TurnRecorder(self.settings, rate=self.rate)
         started_wall = self.wall()
         start = self.clock.now()
         stream: TurnStream | None = None
@@ -210,10 +218,11 @@ class Conversation:
             field=field,
             audio=audio,
             started_at=started_wall + timedelta(seconds=offset - self.settings.pre_roll) if audio else started_wall,
-            duration=duration_seconds(audio),
+            duration=duration_seconds(audio, self.rate),
             end_reason=end_reason,
             transcript=transcript,
             speech_ended_at=None if speech_ended is None else start + speech_ended,
+            rate=self.rate,
         )
         self.turns.append(turn)
         return turn
@@ -221,6 +230,6 @@ class Conversation:
     def _start_stream(self, recorder: TurnRecorder) -> TurnStream | None:
         if self.recognizer is None:
             return None
-        stream = self.recognizer.stream()
+        stream = self.recognizer.stream(self.rate)
         stream.feed(recorder.turn_audio_so_far())
         return stream

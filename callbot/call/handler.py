@@ -211,7 +211,7 @@ class CallHandler:
     def _announce(self, call: InboundCall, decision: Decision, calllog: CallLog, prompts) -> Outcome:
         """Play the decision's prompt and hang up before the caller can reply."""
         prompt = prompts.get(decision.prompt)
-        playback = announce_and_hang_up(call, prompt.frames(), self.clock)
+        playback = announce_and_hang_up(call, prompt.frames(call.sample_rate), self.clock)
         calllog.event("prompt", prompt.id, f"played {playback.seconds_sent:.2f} s of {prompt.duration:.2f} s")
         ended_by = call.ended_by or "bot"
         calllog.hangup(ended_by)

@@ -38,6 +38,7 @@ class RecordedTurn:
     seq: int
     field: str
     audio: bytes
+    rate: int = SAMPLE_RATE  # of ``audio``: the call's (16 kHz for G.722)
 
 
 class AfterCallTranscriber:
@@ -90,9 +91,9 @@ class AfterCallTranscriber:
     def _transcribe(self, call_id: int, turns: list[RecordedTurn]) -> None:
         calllog = CallLog(self.store, call_id)
         texts: dict[str, str] = {}
-        piece = int(PIECE * SAMPLE_RATE) * SAMPLE_WIDTH
         for turn in turns:
-            stream = self.recognizer.stream()
+            piece = int(PIECE * turn.rate) * SAMPLE_WIDTH
+            stream = self.recognizer.stream(turn.rate)
             for at in range(0, len(turn.audio), piece):
                 stream.feed(turn.audio[at:at + piece])
                 if self.admission.calls and self._stop.wait(PIECE):

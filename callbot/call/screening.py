@@ -126,7 +126,7 @@ class Screening:
                 recording = recordings.save(seq, heard)  # row + WAV now, not after the words
                 saved.append(self.io.submit(self._add_words, calllog, seq, heard, recording, action.lead))
                 if heard.audio and not live and self.recognizer is not None:
-                    recorded.append(RecordedTurn(seq, heard.field, heard.audio))
+                    recorded.append(RecordedTurn(seq, heard.field, heard.audio, heard.rate))
                 if heard.end_reason == "hangup":
                     break
                 # The words are waited for only when a decision needs them, and not for long.
@@ -212,7 +212,7 @@ class _Recordings:
         target = Path(self.storage.recordings) / relative
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_wav(target, heard.audio)
+            write_wav(target, heard.audio, heard.rate)
         except OSError as exc:
             _remove(target)
             calllog.turn_recording(seq, None)

@@ -1,19 +1,23 @@
 """One inbound SIP call as the call layer sees it (:class:`callbot.call.ports.InboundCall`).
 
-Audio is 16-bit signed little-endian mono PCM at 8 kHz in 20 ms frames; reads
-never block. Answer, reject, hang up and blind transfer (REFER) are here.
+Audio is 16-bit signed little-endian mono PCM in 20 ms frames at the call's
+:attr:`IncomingCall.sample_rate` — 16 kHz when it was answered with G.722, 8 kHz with
+G.711; reads never block. Answer, reject, hang up and blind transfer (REFER) are here.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from callbot.audio import FRAME_BYTES
+from callbot.audio import RATES, SAMPLE_RATE, SAMPLE_WIDTH, frame_bytes
 from callbot.errors import SipError
 from callbot.telephony.client import CallState, InvalidStateError, VoIPCall
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,9 @@ class TransferResult:
 class IncomingCall:
     """One inbound call. Implements the call-I/O protocol used by the session.
 
-    Audio is 16-bit signed little-endian mono PCM at 8 kHz in 20 ms frames
-    (320 bytes). Reads never block; the session paces them with its own clock.
+    Audio is 16-bit signed little-endian mono PCM in 20 ms frames at :attr:`sample_rate`
+    (320 bytes at 8 kHz, 640 at 16 kHz). Reads never block; the session paces them with its
+    own clock.
     """
 
     def __init__(self, voip_call: VoIPCall, endpoint: Any):  # endpoint: the SipEndpoint that owns the call
@@ -49,6 +54,9 @@ class IncomingCall:
         request = voip_call.request
         self.raw_invite: bytes = bytes(getattr(request, "raw", b"") or b"")
         self.sip_call_id: str = str(voip_call.call_id)
+        #: The rate of the call's audio frames, fixed by the codec the call was answered with.
+        self.sample_rate: int = _rate_of(voip_call)
+        self._frame_bytes = frame_bytes(self.sample_rate)
         self.received_at = time.monotonic()
         self.answered_at: float | None = None
         self._ended_by: str | None = None
@@ -152,7 +160,7 @@ class IncomingCall:
         return self._call.state == CallState.ANSWERED
 
     def read_frame(self) -> bytes | None:
-        """The next 20 ms of caller audio, or None when the call is not up.
+        """The next 20 ms of caller audio at :attr:`sample_rate`, or None when the call is not up.
 
         WORKAROUND RTP.py:1635-1646: a blocking read returns only when the call
         ends; a non-blocking read returns exactly one frame (silence where no
@@ -161,7 +169,7 @@ class IncomingCall:
         if not self.active:
             return None
         try:
-            return self._call.read_audio(FRAME_BYTES, blocking=False)
+            return self._call.read_audio(self._frame_bytes, blocking=False)
         except Exception:  # the call ended between the check and the read
             return None
 
@@ -206,7 +214,8 @@ class IncomingCall:
         """Audio written but not yet sent as RTP."""
         try:
             clients = self._call._rtp_clients_snapshot()
-            return max((c.pmout.available() for c in clients), default=0) / 2 / 8000
+            queued = max((c.pmout.available() for c in clients), default=0)
+            return queued / SAMPLE_WIDTH / self.sample_rate
         except Exception:
             return 0.0
 
@@ -246,3 +255,17 @@ class IncomingCall:
             elif self._call.state == CallState.RINGING:
                 self._ended_by = reason
                 self._endpoint._send_final_response(self._call, 480)
+
+
+def _rate_of(voip_call: VoIPCall) -> int:
+    """The sample rate of the call's audio as the library hands it over (the codec's own: 16 kHz
+    for G.722, 8 kHz for G.711; the offer filter lets no other codec through)."""
+    try:
+        rate = int(voip_call.public_audio_format().sample_rate)
+    except Exception as exc:  # no RTP client (never answered): the frames are not read anyway
+        log.debug("call %s: no audio format (%s); 8 kHz assumed", voip_call.call_id, exc)
+        return SAMPLE_RATE
+    if rate not in RATES:
+        raise SipError(f"call {voip_call.call_id}: the negotiated codec runs at {rate} Hz; "
+                       f"callbot handles {' and '.join(map(str, RATES))} Hz only")
+    return rate

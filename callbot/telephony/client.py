@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from callbot.telephony import library  # noqa: F401  (the module-level workarounds, first)
+from callbot.telephony.library import supported_codecs
 from rfcvoip import SIP
 from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
@@ -335,7 +336,7 @@ class SupervisedSIPClient(Asking, SIP.SIPClient):
         if raw[:7].upper() == b"INVITE ":
             head, sep, body = raw.partition(b"\r\n\r\n")
             if body.strip():
-                filtered = filter_offer(body)
+                filtered = filter_offer(body, supported_codecs())
                 if filtered.body != body:
                     head = _CONTENT_LENGTH_LINE.sub(b"\r\nContent-Length: " + str(len(filtered.body)).encode(), head)
                     seen, disabled = head + sep + filtered.body, filtered.disabled

@@ -1,7 +1,7 @@
 """A minimal SIP caller (UAC) for the demo and for loopback tests.
 
 Plain UDP sockets, no SIP library: it sends one INVITE straight to the bot,
-ACKs the answer, receives the bot's RTP (PCMU/PCMA), sends silence RTP back
+ACKs the answer, receives the bot's RTP (PCMU/PCMA/G.722: ``offer``), sends silence RTP back
 like a real phone, answers the bot's BYE, or hangs up itself after
 ``hangup_after`` seconds. It can speak: ``answers`` (recordings) are said one by
 one, each once the bot has finished a prompt, like a polite caller. Enough for
@@ -18,11 +18,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from callbot.audio import SILENCE_FRAME, alaw_decode, level_dbfs, ulaw_decode, ulaw_encode
+from callbot.audio import SAMPLE_RATE, frame_bytes, level_dbfs, resample, split_frames
+from callbot.telephony.codecs import BY_PAYLOAD, CODECS, G711U
 
-#: RTP payload types we offer.
-PCMU = 0
-PCMA = 8
 #: SIP timer T1 (RFC 3261), used for INVITE retransmission.
 T1 = 0.5
 #: The bot counts as talking while its audio is at or above this level.
@@ -39,7 +37,9 @@ class CallReport:
     bye_from_bot_at: float | None = None
     bye_sent_at: float | None = None
     rtp_times: list[float] = field(default_factory=list)   # arrival of each RTP packet
-    audio: bytearray = field(default_factory=bytearray)     # decoded PCM16 8 kHz
+    audio: bytearray = field(default_factory=bytearray)     # decoded PCM16 at ``rate``
+    codec: str | None = None            # the codec the bot answered with
+    rate: int = SAMPLE_RATE             # sample rate of ``audio`` (16000 for G.722)
     responses: list[str] = field(default_factory=list)      # status lines seen
     answers_spoken: int = 0             # how many of ``answers`` the caller started to say
 
@@ -51,7 +51,7 @@ class CallReport:
 
     @property
     def audio_seconds(self) -> float:
-        return len(self.audio) / 2 / 8000
+        return len(self.audio) / 2 / self.rate
 
 
 class DemoCaller:
@@ -71,13 +71,17 @@ class DemoCaller:
         send_pcm: bytes | None = None,
         send_rtp: bool = True,
         answers: tuple[bytes, ...] = (),
+        offer: tuple[str, ...] = ("PCMU", "PCMA"),
+        pcm_rate: int = SAMPLE_RATE,
     ) -> CallReport:
         """Place one call and return what happened. Bounded by ``timeout`` seconds.
 
-        The caller sends ``send_pcm`` (16-bit 8 kHz PCM) as PCMU RTP, then
-        silence; with ``send_rtp=False`` it sends no RTP at all. ``answers``
-        are spoken one by one, each after the bot finished a prompt (its
-        audio went quiet), like a polite human caller.
+        The caller offers the codecs ``offer`` (names of :data:`CODECS`, in order of
+        preference) and sends ``send_pcm`` (16-bit PCM at ``pcm_rate``, resampled to the
+        answered codec's rate) with the codec the bot answered, then silence; with
+        ``send_rtp=False`` it sends no RTP at all. ``answers`` (also at ``pcm_rate``)
+        are spoken one by one, each after the bot finished a prompt (its audio went
+        quiet), like a polite human caller.
         """
         report = CallReport()
         sip = _udp_socket(self.local_ip)
@@ -93,10 +97,9 @@ class DemoCaller:
             "s=callbot demo\r\n"
             f"c=IN IP4 {self.local_ip}\r\n"
             "t=0 0\r\n"
-            f"m=audio {rtp_port} RTP/AVP {PCMU} {PCMA}\r\n"
-            f"a=rtpmap:{PCMU} PCMU/8000\r\n"
-            f"a=rtpmap:{PCMA} PCMA/8000\r\n"
-            "a=ptime:20\r\n"
+            f"m=audio {rtp_port} RTP/AVP {' '.join(str(CODECS[n].payload_type) for n in offer)}\r\n"
+            + "".join(f"a=rtpmap:{CODECS[n].payload_type} {n}/{CODECS[n].clock}\r\n" for n in offer)
+            + "a=ptime:20\r\n"
             "a=sendrecv\r\n"
         )
         from_with_tag = f"{from_header};tag={tag}"
@@ -186,9 +189,13 @@ class DemoCaller:
                         sip.sendto(ack.encode(), addr)
                         remote_rtp = _sdp_target(body)
                         if media is None and remote_rtp is not None:
+                            codec = BY_PAYLOAD.get(_sdp_payload(body), G711U)()
+                            report.codec, report.rate = codec.name, codec.rate
+                            speech = [resample(p, pcm_rate, codec.rate) for p in (send_pcm or b"", *answers)]
                             media = threading.Thread(
                                 target=_media_loop,
-                                args=(rtp, remote_rtp, report, stop_media, send_pcm or b"", send_rtp, answers),
+                                args=(rtp, remote_rtp, report, stop_media, codec, speech[0], send_rtp,
+                                      tuple(speech[1:])),
                                 daemon=True,
                             )
                             media.start()
@@ -262,11 +269,21 @@ def _sdp_target(body: str) -> tuple[str, int] | None:
     return (host, port) if host and port else None
 
 
+def _sdp_payload(body: str) -> int | None:
+    """The first payload type of the answer's audio stream (the codec the bot chose)."""
+    for line in body.splitlines():
+        if line.startswith("m=audio "):
+            parts = line.split()
+            return int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None
+    return None
+
+
 def _media_loop(
     sock: socket.socket,
     target: tuple[str, int],
     report: CallReport,
     stop: threading.Event,
+    codec,
     pcm: bytes,
     send: bool,
     answers: tuple[bytes, ...] = (),
@@ -280,9 +297,11 @@ def _media_loop(
     ssrc = random.getrandbits(32)
     seq = random.getrandbits(16)
     timestamp = random.getrandbits(32)
-    silence = ulaw_encode(SILENCE_FRAME)
-    frames = _ulaw_frames(pcm)
-    pending = [_ulaw_frames(answer) for answer in answers]
+    # PCM frames, encoded as they are sent (G.722 is ADPCM: the encoder's state must follow
+    # every packet the far end decodes, silence included).
+    silence = bytes(frame_bytes(codec.rate))
+    frames = split_frames(pcm, len(silence)) if pcm else []
+    pending = [split_frames(answer, len(silence)) for answer in answers if answer]
     bot_talked = False
     bot_quiet_since = time.monotonic()
     next_send = time.monotonic()
@@ -293,14 +312,14 @@ def _media_loop(
             report.answers_spoken += 1
             bot_talked = False
         if send and now >= next_send:
-            payload = frames.pop(0) if frames else silence
-            header = struct.pack("!BBHII", 0x80, PCMU, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+            payload = codec.encode(frames.pop(0) if frames else silence)
+            header = struct.pack("!BBHII", 0x80, codec.payload_type, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
             try:
                 sock.sendto(header + payload, target)
             except OSError:
                 pass
             seq += 1
-            timestamp += 160
+            timestamp += codec.clock // 50
             next_send += 0.02
         try:
             packet = sock.recv(2048)
@@ -311,14 +330,10 @@ def _media_loop(
         pt = packet[1] & 0x7F
         body = packet[12 + 4 * (packet[0] & 0x0F):]
         report.rtp_times.append(time.monotonic())
-        if pt not in (PCMU, PCMA):
+        if pt != codec.payload_type:
             continue
-        decoded = ulaw_decode(body) if pt == PCMU else alaw_decode(body)
+        decoded = codec.decode(body)
         report.audio += decoded
         if level_dbfs(decoded) >= BOT_SPEECH_DBFS:
             bot_talked = True
             bot_quiet_since = time.monotonic()
-
-
-def _ulaw_frames(pcm: bytes) -> list[bytes]:
-    return [ulaw_encode(pcm[i : i + 320].ljust(320, b"\0")) for i in range(0, len(pcm), 320)]

@@ -33,6 +33,7 @@ from typing import Callable
 
 from callbot.telephony.client import SIP
 from callbot.telephony.gate import RateLimit, Tally, TrustedSources
+from callbot.telephony.library import supported_codecs
 from callbot.telephony.offer import judge_offer
 
 log = logging.getLogger("callbot.telephony")
@@ -105,7 +106,7 @@ class Gatekeeper:
             return 486, f"over sip.max_calls: {self.max_calls} calls are up"
         raw = bytes(getattr(message, "raw", b"") or b"")
         body = raw.partition(b"\r\n\r\n")[2]
-        verdict = judge_offer(_header(message, "Content-Type") or None, body)
+        verdict = judge_offer(_header(message, "Content-Type") or None, body, supported_codecs())
         if not verdict.accepted:
             return verdict.status, verdict.reason
         if not self._ports_free():

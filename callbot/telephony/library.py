@@ -46,3 +46,17 @@ def _recv_whole_datagram(self) -> bytes:
 
 
 SIPConnection.recv_raw_message = _recv_whole_datagram
+
+
+def wideband_problem() -> str | None:
+    """Why G.722 cannot be answered (its codec library, PyPI ``G722``, does not load), or None."""
+    from rfcvoip.codecs.g722 import G722Codec
+
+    availability = G722Codec.availability()
+    return None if availability.available else (availability.reason or "the G722 package does not load")
+
+
+def supported_codecs() -> tuple[str, ...]:
+    """The codec names the bot answers (see :mod:`callbot.telephony.offer`): G.722 only where its
+    codec library loads — rfcvoip would not answer it otherwise — then G.711."""
+    return (() if wideband_problem() else ("G722",)) + ("PCMU", "PCMA")

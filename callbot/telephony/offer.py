@@ -8,11 +8,14 @@ call's row.
 
 What the bot takes:
 
-* audio over plain ``RTP/AVP`` with PCMA or PCMU (8 kHz G.711) — the codecs it encodes
-  and decodes bit-exactly; telephone-event (RFC 4733) rides along. Everything else
-  (Opus, G.722, G.729, the library's optional wideband G.711 variants …) is taken out of
-  the offer before the library answers, so it is never answered — whether libopus is
-  installed or not;
+* audio over plain ``RTP/AVP`` with G.722 (16 kHz wideband, on the 8 kHz RTP clock RFC 3551
+  gives it), PCMA or PCMU (8 kHz G.711, bit-exact) — the codecs it encodes and decodes
+  correctly; telephone-event (RFC 4733) rides along. The answer carries one codec: the
+  first of these in the caller's order of preference (so the library cannot reorder them
+  by its own scores). Everything else (Opus, G.729, speex, the library's untested wideband
+  G.711 variants …) is taken out of the offer before the library answers, so it is never
+  answered — whether libopus is installed or not. G.722 is answered only where its codec
+  library (PyPI ``G722``) loads (:func:`callbot.telephony.library.supported_codecs`);
 * an offer with audio and video: the audio is answered, the video is refused with
   port 0 in the answer (RFC 3264 §6) — never the whole call.
 
@@ -29,7 +32,9 @@ import re
 from dataclasses import dataclass, field
 
 #: Codecs the bot answers, by encoding name (upper case) → static payload type.
-SUPPORTED = {"PCMU": 0, "PCMA": 8}
+SUPPORTED = {"G722": 9, "PCMU": 0, "PCMA": 8}
+#: The RTP clock of each (RFC 3551 §4.5.2: G.722 keeps an 8000 Hz clock for 16 kHz audio).
+CLOCK = 8000
 #: Named events accepted alongside a codec (RFC 4733 DTMF).
 EVENTS = frozenset({"TELEPHONE-EVENT"})
 #: Static payload types (RFC 3551 table 4) and their names, for offers without rtpmap.
@@ -64,7 +69,7 @@ class Stream:
         if mapped and "/" in mapped:
             rate = mapped.split("/")[1].strip()
             return int(rate) if rate.isdigit() else None
-        return 8000 if payload in ("0", "8") else None
+        return 8000 if payload in ("0", "8", "9") else None
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,14 @@ def parse_sdp(text: str) -> tuple[list[Stream], str | None]:
     return streams, session_direction
 
 
-def judge_offer(content_type: str | None, body: bytes) -> Verdict:
-    """Can the bot take an INVITE with this body? (see the module docstring)."""
+def _usable(stream: Stream, payload: str, supported) -> bool:
+    return stream.codec(payload) in supported and stream.clock_rate(payload) == CLOCK
+
+
+def judge_offer(content_type: str | None, body: bytes, supported=tuple(SUPPORTED)) -> Verdict:
+    """Can the bot take an INVITE with this body? (see the module docstring).
+
+    ``supported``: the codec names the bot can answer (G.722 only where its library loads)."""
     if not body.strip():
         return Verdict(NOT_ACCEPTABLE, "INVITE without SDP (delayed offer): not supported")
     kind = (content_type or "application/sdp").split(";", 1)[0].strip().lower()
@@ -138,10 +149,10 @@ def judge_offer(content_type: str | None, body: bytes) -> Verdict:
     direction = stream.direction or session_direction or "sendrecv"
     if direction == "inactive":
         return Verdict(NOT_ACCEPTABLE, "the offer's audio stream is inactive", offered=offered)
-    keep = tuple(p for p in stream.payloads if stream.codec(p) in SUPPORTED and stream.clock_rate(p) == 8000)
+    keep = tuple(p for p in stream.payloads if _usable(stream, p, supported))
     if not keep:
         return Verdict(NOT_ACCEPTABLE, f"no codec in common: offered {', '.join(offered) or 'none'}; "
-                       f"the bot speaks {', '.join(sorted(SUPPORTED))}", offered=offered)
+                       f"the bot speaks {', '.join(supported)}", offered=offered)
     events = tuple(p for p in stream.payloads if stream.codec(p) in EVENTS)
     return Verdict(None, "offer accepted", keep=keep + events, offered=offered)
 
@@ -156,9 +167,10 @@ class Filtered:
     disabled: tuple[tuple[int, str], ...] = ()
 
 
-def filter_offer(body: bytes) -> Filtered:
-    """The offer as the SIP library should see it: the first live audio stream with only the codecs
-    the bot supports (+ telephone-event), every other ``m=`` section taken out and remembered.
+def filter_offer(body: bytes, supported=tuple(SUPPORTED)) -> Filtered:
+    """The offer as the SIP library should see it: the first live audio stream with only the first
+    codec the bot supports in the caller's order (+ telephone-event), every other ``m=`` section
+    taken out and remembered.
 
     An offer without a supported codec is returned unchanged (the caller refuses it)."""
     text = body.decode("utf-8", errors="replace")
@@ -181,12 +193,12 @@ def filter_offer(body: bytes) -> Filtered:
         return Filtered(body)
     chosen = next((i for i, s in enumerate(streams)
                    if s.kind == "audio" and s.port != 0 and s.proto == "RTP/AVP"
-                   and any(s.codec(p) in SUPPORTED for p in s.payloads)), None)
+                   and any(_usable(s, p, supported) for p in s.payloads)), None)
     if chosen is None:
         return Filtered(body)
     stream = streams[chosen]
-    keep = [p for p in stream.payloads
-            if (stream.codec(p) in SUPPORTED and stream.clock_rate(p) == 8000) or stream.codec(p) in EVENTS]
+    first = next(p for p in stream.payloads if _usable(stream, p, supported))
+    keep = [p for p in stream.payloads if p == first or stream.codec(p) in EVENTS]
     kept_lines = [" ".join(sections[chosen][0].split()[:3] + keep)]
     for line in sections[chosen][1:]:
         match = re.match(r"a=(?:rtpmap|fmtp|rtcp-fb):(\S+)", line)

@@ -316,7 +316,7 @@ class RtpSink:
     ``c=IN IP4 127.0.0.1``) -- the bot then sends its prompt here.
 
     * ``packets`` -- list copy of :class:`RtpPacket` (arrival order);
-    * ``audio_packets()`` -- only PCMU/PCMA packets (PT 0/8);
+    * ``audio_packets()`` -- only PCMU/PCMA/G.722 packets (PT 0/8/9);
     * ``payload_pcm()`` -- decoded 16-bit LE 8 kHz PCM of the audio packets;
     * ``first_arrival`` / ``last_arrival`` -- ``time.monotonic()`` values or None;
     * ``duration()`` -- :class:`RtpDurations`;
@@ -382,7 +382,7 @@ class RtpSink:
             return self._junk
 
     def audio_packets(self) -> list[RtpPacket]:
-        return [p for p in self.packets if p.payload_type in (0, 8)]
+        return [p for p in self.packets if p.payload_type in (0, 8, 9)]
 
     def clear(self) -> None:
         with self._lock:
@@ -402,11 +402,11 @@ class RtpSink:
     def payload_pcm(self, *, sort_by_seq: bool = True) -> bytes:
         """Decode PCMU (PT 0) / PCMA (PT 8) payloads to 16-bit LE PCM @ 8 kHz.
 
-        Other payload types (e.g. 101 telephone-event, 13 CN) are skipped.
+        Other payload types (e.g. 9 G.722, 101 telephone-event, 13 CN) are skipped.
         With ``sort_by_seq`` packets are ordered by (SSRC first-seen order,
         extended sequence number) so reordering on the wire doesn't matter.
         """
-        pkts = self.audio_packets()
+        pkts = [p for p in self.audio_packets() if p.payload_type in (0, 8)]
         if sort_by_seq:
             pkts = _sort_by_seq(pkts)
         out = bytearray()

@@ -116,6 +116,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "display": "Rig Caller",  # From display name
     "extra_headers": "",  # CRLF-joined header lines, "" = none
     "pai_number": "+4930123456",  # uac_anonymous
+    "payloads": "0 8 101",  # uac_anonymous: audio payload types offered (9 = G.722)
     "answer_timeout_ms": "10000",  # wait for 200 (uac_*) / 180 (uac_cancel)
     "bye_timeout_ms": "30000",  # wait for BYE / final responses
     "hold_ms": "1000",  # uac_caller_bye, uas_answer_bye: talk time before BYE

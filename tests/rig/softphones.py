@@ -136,10 +136,11 @@ class _Softphone:
 # --------------------------------------------------------------------------
 
 # Codecs liblinphone 5.1 enables by default (offer order): opus, speex/16000,
-# speex/8000, PCMU, PCMA, G729. Codecs missing from the rc are added *with
-# their default enablement*, so a restricted set must disable the others.
+# speex/8000, PCMU, PCMA, G729; G722 (on its 8000 Hz RTP clock) it has but leaves off.
+# Codecs missing from the rc are added *with their default enablement*, so a
+# restricted set must disable the others.
 _LINPHONE_DEFAULT_ON = [("opus", 48000, 2), ("speex", 16000, 1), ("speex", 8000, 1),
-                        ("PCMU", 8000, 1), ("PCMA", 8000, 1), ("G729", 8000, 1)]
+                        ("PCMU", 8000, 1), ("PCMA", 8000, 1), ("G729", 8000, 1), ("G722", 8000, 1)]
 
 
 class Linphone(_Softphone):
@@ -249,7 +250,7 @@ class Baresip(_Softphone):
 
     Codec modules are loaded opus first, then G.711, as baresip's shipped config
     lists them (Debian's generated default comments opus out); ``codecs=["PCMU"]``
-    restricts the account (``;audio_codecs=``). baresip ends the call when the
+    restricts the account (``;audio_codecs=``); ``codecs=["G722"]`` also loads ``g722.so``. baresip ends the call when the
     source file ends, so ``source`` must be longer than the call.
     No STUN/TURN/ICE modules; DNS points at 127.0.0.1 (unused: numeric URIs).
     """
@@ -275,11 +276,15 @@ class Baresip(_Softphone):
             "dns_server 127.0.0.1:53\ncall_local_timeout 60\n"
             f"audio_player aubridge,heard\naudio_alert aubridge,alert\naudio_source aufile,{self.source}\n"
             "module_path /usr/lib/baresip/modules\n"
-            "module opus.so\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n"
+            "module opus.so\nmodule g711.so\n"
+            + ("module g722.so\n" if "G722" in (self.codecs or ()) else "")
+            + "module aufile.so\nmodule aubridge.so\nmodule sndfile.so\n"
             "module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\n"
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\nsnd_path {d}\n"
         )
-        codecs = f";audio_codecs={','.join(self.codecs)}" if self.codecs else ""
+        # baresip names a codec by its sample rate, G.722 as G722/16000/1 (bare "G722" means 8000)
+        names = [{"G722": "G722/16000/1"}.get(c.upper(), c) for c in self.codecs or ()]
+        codecs = f";audio_codecs={','.join(names)}" if names else ""
         (d / "accounts").write_text(
             f"<sip:{self.user}@127.0.0.1:{self.kam.port}>;regint=60;pubint=0;mwi=no{codecs}\n")
         # -s: SIP trace (our "SIP log"), -4: IPv4 only

@@ -121,38 +121,56 @@ def pcm_array(pcm: bytes) -> np.ndarray:
     return np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
 
 
-def read_wav(path: Path) -> np.ndarray:
-    """16-bit PCM WAV as float samples at 8 kHz (first channel; other rates linearly resampled)."""
+def wav_rate(path: Path) -> int:
+    with wave.open(str(path), "rb") as w:
+        return w.getframerate()
+
+
+def read_wav(path: Path, rate: int = RATE) -> np.ndarray:
+    """16-bit PCM WAV as float samples at ``rate`` (first channel; other rates resampled with
+    callbot's windowed-sinc resampler, so no band is lost going down or invented going up)."""
+    from callbot.audio import resample
+
     with wave.open(str(path), "rb") as w:
         if w.getsampwidth() != 2:
             raise ValueError(f"{path}: {8 * w.getsampwidth()}-bit samples, expected 16")
-        rate, channels = w.getframerate(), w.getnchannels()
+        source, channels = w.getframerate(), w.getnchannels()
         x = pcm_array(w.readframes(w.getnframes()))
     x = x[::channels] if channels > 1 else x
-    if rate != RATE and len(x):
-        t = np.arange(int(len(x) * RATE / rate)) * (rate / RATE)
-        x = np.interp(t, np.arange(len(x)), x)
+    if source != rate and len(x):
+        x = pcm_array(resample(x.astype("<i2").tobytes(), source, rate))
     return x
+
+
+def high_band_share(x: np.ndarray, rate: int, above: float = 4000.0) -> float:
+    """Share of the signal's energy above ``above`` Hz: ~0 for narrowband (8 kHz) audio,
+    a few percent and more for wideband speech."""
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    total = float(np.sum(spectrum))
+    return float(np.sum(spectrum[freqs > above]) / total) if total else 0.0
 
 
 def dbfs(rms: np.ndarray | float) -> np.ndarray | float:
     return 20 * np.log10(np.maximum(rms, 1e-9) / 32768.0)
 
 
-def frame_dbfs(x: np.ndarray) -> np.ndarray:
+def frame_dbfs(x: np.ndarray, rate: int = RATE) -> np.ndarray:
     """Level of each whole 20 ms frame, dBFS."""
-    n = len(x) // FRAME
+    frame = rate // 50
+    n = len(x) // frame
     if n == 0:
         return np.zeros(0)
-    return dbfs(np.sqrt(np.mean(x[: n * FRAME].reshape(n, FRAME) ** 2, axis=1)))
+    return dbfs(np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)))
 
 
-def active_span(x: np.ndarray, threshold_dbfs: float = -45.0) -> tuple[float, float]:
+def active_span(x: np.ndarray, threshold_dbfs: float = -45.0, rate: int = RATE) -> tuple[float, float]:
     """(start, end) in seconds of the frames louder than the threshold; (0, 0) for silence."""
-    loud = np.nonzero(frame_dbfs(x) > threshold_dbfs)[0]
+    loud = np.nonzero(frame_dbfs(x, rate) > threshold_dbfs)[0]
     if not len(loud):
         return 0.0, 0.0
-    return loud[0] * FRAME / RATE, (loud[-1] + 1) * FRAME / RATE
+    frame = rate // 50
+    return loud[0] * frame / rate, (loud[-1] + 1) * frame / rate
 
 
 def align(ref: np.ndarray, rec: np.ndarray) -> tuple[int, float]:
@@ -175,12 +193,12 @@ def _overlap(ref: np.ndarray, rec: np.ndarray, lag: int) -> tuple[np.ndarray, np
     return ref[start_ref:start_ref + n], rec[start_rec:start_rec + n]
 
 
-def local_alignment(ref: np.ndarray, rec: np.ndarray, lag: int, window: int = RATE,
-                    search: int = RATE // 10) -> tuple[float, float, int]:
+def local_alignment(ref: np.ndarray, rec: np.ndarray, lag: int, rate: int = RATE) -> tuple[float, float, int]:
     """Each 1 s window of the reference aligned on its own (best lag within +-100 ms of
     ``lag``), tolerant of a jitter buffer that stretches or drops a few ms: the median
     correlation, the share of the reference's loud 20 ms frames also loud in the
     recording (>= ref - 10 dB), and the count of those that are not (drop-outs)."""
+    window, search = rate, rate // 10
     scores, kept = [], []
     for start in range(0, len(ref) - window + 1, window // 2):
         chunk = ref[start:start + window]
@@ -195,7 +213,7 @@ def local_alignment(ref: np.ndarray, rec: np.ndarray, lag: int, window: int = RA
         score = dots / np.sqrt(np.maximum(energy, 1e-9) * np.dot(chunk, chunk))
         best = int(np.argmax(score))
         scores.append(float(score[best]))
-        fa, fb = frame_dbfs(chunk), frame_dbfs(seg[best:best + window])
+        fa, fb = frame_dbfs(chunk, rate), frame_dbfs(seg[best:best + window], rate)
         loud = fa > -40
         kept.extend(fb[loud] >= fa[loud] - 10)
     if not scores:
@@ -220,14 +238,14 @@ class Comparison:
                 f"continuity {self.continuity:.3f} gaps {self.gaps}")
 
 
-def compare(ref: np.ndarray, rec: np.ndarray) -> Comparison:
-    """Align ``ref`` (what was played) inside ``rec`` (what was heard) and measure."""
+def compare(ref: np.ndarray, rec: np.ndarray, rate: int = RATE) -> Comparison:
+    """Align ``ref`` (what was played) inside ``rec`` (what was heard), both at ``rate``, and measure."""
     lag, corr = align(ref, rec)
     _, b = _overlap(ref, rec, lag)
-    local, continuity, gaps = local_alignment(ref, rec, lag)
-    start, end = active_span(rec)
+    local, continuity, gaps = local_alignment(ref, rec, lag, rate)
+    start, end = active_span(rec, rate=rate)
     return Comparison(
-        lag=lag / RATE, correlation=corr, local=local,
+        lag=lag / rate, correlation=corr, local=local,
         ref_dbfs=float(dbfs(np.sqrt(np.mean(ref ** 2)))) if len(ref) else -200.0,
         rec_dbfs=float(dbfs(np.sqrt(np.mean(b ** 2)))) if len(b) else -200.0,
         heard_seconds=end - start, continuity=continuity, gaps=gaps,

@@ -11,12 +11,13 @@ from callbot.audio import FRAME_BYTES, decode_file, level_dbfs
 SPEECH_DBFS = -35.0
 
 
-def espeak_pcm(text: str, wav: Path, voice: str = "de", speed: int = 150) -> bytes:
-    """``text`` spoken by espeak-ng as 8 kHz 16-bit PCM, without leading/trailing silence
-    (so a test knows exactly when the speech starts and ends)."""
+def espeak_pcm(text: str, wav: Path, voice: str = "de", speed: int = 150, rate: int = 8000) -> bytes:
+    """``text`` spoken by espeak-ng as 16-bit PCM at ``rate`` (8 or 16 kHz), without
+    leading/trailing silence (so a test knows exactly when the speech starts and ends)."""
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True)
-    pcm = decode_file(wav)
-    frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+    pcm = decode_file(wav, rate)
+    size = FRAME_BYTES * rate // 8000
+    frames = [pcm[i : i + size] for i in range(0, len(pcm), size)]
     loud = [i for i, f in enumerate(frames) if level_dbfs(f) >= SPEECH_DBFS]
     return b"".join(frames[loud[0] : loud[-1] + 1])
 
