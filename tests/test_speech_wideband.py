@@ -264,20 +264,26 @@ def check_same_utterance(results: dict, korean: dict[int, bytes]) -> None:
     assert results["wide_as_narrow"].audio_seconds == pytest.approx(2 * true_seconds, abs=0.001)
 
 
+def recognise_at_both_rates(transcriber, korean: dict[int, bytes]):
+    """The utterance as a 16 kHz turn, as an 8 kHz turn and (the bug) 16 kHz audio in an 8 kHz turn,
+    fed in 20 ms packets as from a call; then the 16 kHz audio in one piece (``transcribe``)."""
+    wide, narrow, wrong = transcriber.stream(rate=WIDE), transcriber.stream(), transcriber.stream()
+    assert (wide.rate, narrow.rate, wrong.rate) == (WIDE, NARROW, NARROW)
+    for packet in packets(korean[WIDE], WIDE):  # 640-byte frames, as from a G.722 call
+        wide.feed(packet)
+        wrong.feed(packet)
+    for packet in packets(korean[NARROW], NARROW):
+        narrow.feed(packet)
+    results = {WIDE: wide.finish(), NARROW: narrow.finish(), "wide_as_narrow": wrong.finish()}
+    results = {key: future.result(timeout=120) for key, future in results.items()}
+    return results, transcriber.transcribe(korean[WIDE], rate=WIDE).result(timeout=120)
+
+
 def test_the_transcriber_recognises_each_turn_at_its_rate(model, korean):
     from callbot.speech.recognizer import Transcriber
 
     with Transcriber(model, decoders=2) as transcriber:
-        wide, narrow, wrong = transcriber.stream(rate=WIDE), transcriber.stream(), transcriber.stream()
-        assert (wide.rate, narrow.rate, wrong.rate) == (WIDE, NARROW, NARROW)
-        for packet in packets(korean[WIDE], WIDE):  # 640-byte frames, as from a G.722 call
-            wide.feed(packet)
-            wrong.feed(packet)
-        for packet in packets(korean[NARROW], NARROW):
-            narrow.feed(packet)
-        results = {WIDE: wide.finish(), NARROW: narrow.finish(), "wide_as_narrow": wrong.finish()}
-        results = {key: future.result(timeout=120) for key, future in results.items()}
-        whole = transcriber.transcribe(korean[WIDE], rate=WIDE).result(timeout=120)
+        results, whole = recognise_at_both_rates(transcriber, korean)
     check_same_utterance(results, korean)
     assert whole.audio_seconds == pytest.approx(results[WIDE].audio_seconds)
     assert whole.words and whole.words[-1].end <= whole.audio_seconds + 0.05
@@ -292,16 +298,7 @@ def remote(model_dir: Path):
 
 
 def test_the_decoder_process_recognises_each_turn_at_its_rate(remote, korean):
-    wide, narrow, wrong = remote.stream(rate=WIDE), remote.stream(), remote.stream()
-    assert (wide.rate, narrow.rate) == (WIDE, NARROW)
-    for packet in packets(korean[WIDE], WIDE):
-        wide.feed(packet)
-        wrong.feed(packet)
-    for packet in packets(korean[NARROW], NARROW):
-        narrow.feed(packet)
-    results = {WIDE: wide.finish(), NARROW: narrow.finish(), "wide_as_narrow": wrong.finish()}
-    results = {key: future.result(timeout=120) for key, future in results.items()}
-    whole = remote.transcribe(korean[WIDE], rate=WIDE).result(timeout=120)
+    results, whole = recognise_at_both_rates(remote, korean)
     check_same_utterance(results, korean)
     assert whole.audio_seconds == pytest.approx(results[WIDE].audio_seconds)
 

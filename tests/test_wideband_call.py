@@ -14,7 +14,6 @@ import wave
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from callbot.audio import resample
@@ -24,6 +23,7 @@ from rig.softphones_support import compare, high_band_share, pcm_array
 from rig.speech import espeak_pcm
 from tests.conftest import REPO, loopback_config, running_bot
 from tests.fakes import CannedRecognizer
+from tests.test_sip_adapter import wait_finished
 
 pytestmark = pytest.mark.integration
 
@@ -35,19 +35,6 @@ def hello() -> PromptLibrary:
     return PromptLibrary.load(BUNDLED, "de").get("hello")
 
 
-def wait_rows(bot, timeout: float = 15.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        bot.store.flush()
-        rows = bot.store.calls(limit=5)
-        if rows and all(r.outcome for r in rows):
-            return rows
-        time.sleep(0.05)
-    raise AssertionError(bot.store.calls(limit=5))
-
-
 @pytest.mark.parametrize("offer, codec, rate", [
     (("G722", "PCMU", "PCMA"), "G722", 16000),     # a FRITZ!Box's order
     (("PCMA", "G722"), "PCMA", 8000),              # the caller prefers G.711: it gets G.711
@@ -56,7 +43,7 @@ def test_the_caller_gets_its_first_codec_and_hears_the_prompt_at_that_rate(tmp_p
     config = loopback_config(tmp_path, BUNDLED)
     with running_bot(config) as bot:
         report = DemoCaller("127.0.0.1", config.sip.local_port).call(FRITZBOX, offer=offer, timeout=30)
-        [row] = wait_rows(bot)
+        [row] = wait_finished(bot, 15)
     assert (report.codec, report.rate) == (codec, rate)
     assert report.bye_from_bot_at is not None and row.outcome == "answered", row
     played = hello()
@@ -92,7 +79,7 @@ def test_a_g722_callers_turn_is_recorded_and_recognized_at_16_khz(tmp_path):
         report = DemoCaller("127.0.0.1", config.sip.local_port).call(
             FRITZBOX, offer=("G722",), answers=(wide.astype("<i2").tobytes(),), pcm_rate=16000,
             hangup_after=None, timeout=60)
-        rows = wait_rows(bot, 30)
+        rows = wait_finished(bot, 30)
         turns = [t for t in bot.store.turns(rows[0].id) if t.speaker == "caller" and t.recording]
     finally:
         bot.stop()
