@@ -53,6 +53,7 @@ from callbot.script.model import Script
 from callbot.speech.models import INSTALL_HINT, layout_problems, looks_like_model
 from callbot.telephony.endpoint import _check_bindable, trusted_sources
 from callbot.telephony.library import wideband_problem
+from callbot.telephony.stream import probe_tls
 
 log = logging.getLogger("callbot.preflight")
 
@@ -323,7 +324,25 @@ def _sip(config: Config) -> list[Finding]:
         key = "sip.local_port" if in_use else "sip.local_ip"
         return [problem(ERROR, "SIP address", key, str(exc))]
     return [Finding(OK, f"SIP address {s.local_ip}:{s.local_port}", "free to listen on"), _who_may_ring(config),
-            _codecs()]
+            _codecs(), _transport(s)]
+
+
+def _transport(s) -> Finding:
+    """sip.transport in words; for TLS a real handshake with the registrar, as the bot would make it."""
+    if s.transport != "tls":
+        how = "one connection to the registrar, reopened when it drops" if s.transport == "tcp" else "datagrams"
+        return Finding(OK, "transport", f"{s.transport.upper()} ({how}); media: plain RTP")
+    try:
+        shown = probe_tls(s)
+    except SipError as exc:
+        text = str(exc)
+        key = next((k for k in ("sip.tls_ca_file", "sip.server", "sip.port") if k in text.partition(" — ")[2]),
+                   "sip.server")
+        return problem(ERROR, "transport", key, text)
+    if not s.tls_verify:
+        return Finding(WARNING, "transport", f"TLS to {s.server}:{s.port}: {shown}", "sip.tls_verify",
+                       "set tls_verify = true (and sip.tls_ca_file for a private CA)")
+    return Finding(OK, "transport", f"TLS to {s.server}:{s.port}: {shown}; media: plain RTP")
 
 
 def _codecs() -> Finding:

@@ -40,7 +40,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     r = Reader(KNOWN_KEYS, SECRET_KEYS)
     sections = r.sections(data)
 
-    sip = load_sip(r, sections["sip"], env)
+    sip = load_sip(r, sections["sip"], env, base)
     calls = load_calls(r, sections["calls"])
     phone = load_phone(r, sections["phone"])
     storage = load_storage(r, sections["storage"], base)

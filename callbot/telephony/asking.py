@@ -30,7 +30,7 @@ class Asking:
         return method in ("REGISTER", "OPTIONS", "SUBSCRIBE", "NOTIFY") or bool(has_call and has_call(call_id))
 
     def ping(self, target: tuple[str, int], uri: str | None = None, timeout: float = 4.0) -> int | None:
-        """One OPTIONS to ``target`` (retransmitted at T1, 2·T1, … over UDP); its final status, or
+        """One OPTIONS to ``target`` (retransmitted at T1, 2·T1, … over UDP, once over TCP/TLS); its final status, or
         None when nothing answered within ``timeout``. Holds no lock: the receive loop takes the
         answer (parse_message), so calls go on while the bot waits."""
         call_id = self.gen_call_id()
@@ -44,7 +44,7 @@ class Asking:
         self._pings[call_id] = waiter
         try:
             deadline = time.monotonic() + timeout
-            interval = T1
+            interval = T1 if not self.reliable else timeout  # TCP/TLS: sent once (RFC 3261 §17.1.2.2)
             while True:
                 self.send_raw(request, target)
                 left = deadline - time.monotonic()

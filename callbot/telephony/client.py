@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import select
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from rfcvoip.util import acquired_lock_and_unblocked_socket
 from callbot.telephony.asking import Asking
 from callbot.telephony.holding import HoldAwareCall
 from callbot.telephony.offer import filter_offer, with_disabled_streams
+from callbot.telephony.stream import StreamFlow
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
 from callbot.telephony.transactions import T1, T2, Transactions, status_of
 from callbot.telephony.validate import bad_request, check_request, is_request
@@ -54,7 +56,7 @@ class Transfer:
     final_status: int | None = None    # status line of the last sipfrag NOTIFY
 
 
-class SupervisedSIPClient(Asking, SIP.SIPClient):
+class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
     """rfcvoip's SIP client with registration taken over by :class:`Registrar`."""
 
     last_register_response: "SIP.SIPMessage | None" = None
@@ -170,7 +172,7 @@ class SupervisedSIPClient(Asking, SIP.SIPClient):
     def _send_register_request(self, request: str, *, action: str):
         data, target = request.encode("utf8"), self.signal_target()
         deadline = time.monotonic() + REGISTER_TRANSACTION_TIMEOUT
-        interval = T1
+        interval = T1 if not self.reliable else REGISTER_TRANSACTION_TIMEOUT  # TCP/TLS: sent once
         self.send_raw(data, target)
         try:
             while True:
@@ -178,7 +180,7 @@ class SupervisedSIPClient(Asking, SIP.SIPClient):
                 try:
                     response = self._wait_for_transaction_response(request, action=action)
                 except TimeoutError:
-                    if time.monotonic() >= deadline:
+                    if time.monotonic() >= deadline or self.reliable:
                         raise
                     self.send_raw(data, target)
                     interval = min(interval * 2, T2)
@@ -281,22 +283,30 @@ class SupervisedSIPClient(Asking, SIP.SIPClient):
     # 0-10 ms before it is read (INVITE→200 p50 8 ms at 1 call, p99 up to 34 ms
     # at 20; bench/sip_bench.py). Wait in select() for the socket instead:
     # measured p50 4 ms at 1 call, p99 9.6 ms at 20, and less idle CPU.
+    # Over TCP/TLS (stream.py) a closed connection is reported once and not read again until the
+    # registrar thread reconnected; a message already buffered is read without waiting.
     def recv_loop(self) -> None:
         while self.NSD:
             sock = getattr(self, "s", None)
             if sock is None:
                 break
+            down = self.stream_down
+            if down is not None and down.is_set():
+                time.sleep(RECV_WAIT)
+                continue
             try:
-                select.select([sock], [], [], RECV_WAIT)
+                if down is None or not self.connection._stream_has_message():
+                    select.select([sock], [], [], RECV_WAIT)
                 with acquired_lock_and_unblocked_socket(self.recvLock, sock):
                     self.recv()
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 continue
-            except (OSError, ValueError):  # the socket closed under us (stop)
-                if self.NSD:
-                    time.sleep(0.01)
-                    continue
-                break
+            except (OSError, ValueError) as exc:  # the socket closed under us (stop, or the registrar)
+                if not self.NSD:
+                    break
+                if down is not None and sock is self.s:
+                    self._stream_failed(exc)
+                time.sleep(0.01)
 
     # WORKAROUND SIP.py:3091-3106/3113-3159: recv_loop() catches only
     # BlockingIOError and OSError, so one malformed request that parses but

@@ -21,6 +21,7 @@ from callbot.telephony.gate import TrustedSources
 from callbot.telephony.gatekeeper import Gatekeeper, OnRefused
 from callbot.telephony.registration import Registrar, RegistrationState
 from callbot.telephony.settings import SipSettings
+from callbot.telephony.stream import STREAM_TRANSPORTS, describe_connect_error, tls_context
 from callbot.telephony.transactions import Transactions
 
 log = logging.getLogger("callbot.telephony")
@@ -56,7 +57,12 @@ class SipEndpoint:
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
         s = self.settings
-        _check_bindable(s.local_ip, s.local_port)
+        stream = s.transport in STREAM_TRANSPORTS
+        if not stream:
+            _check_bindable(s.local_ip, s.local_port)
+        transport = {"transport": s.transport}
+        if s.transport == "tls":
+            transport.update(tls_context=tls_context(s), tls_server_name=s.server)
         self._phone = Phone(
             s.server,
             s.port,
@@ -71,18 +77,23 @@ class SipEndpoint:
             # 37.2 dB measured); 16-bit is bit-exact.
             audio_bit_depth=16,
             audio_output_mode="buffered",
+            **transport,
         )
         self._phone.sip.user_agent = s.user_agent
         self.gatekeeper = Gatekeeper(
             trusted_sources(s), max_calls=s.max_calls, invite_rate=s.invite_rate,
             calls_up=self.calls_up, ports_free=self._ports_free, on_refused=self._on_refused)
         self._phone.sip.gatekeeper = self.gatekeeper
-        self.transactions = Transactions(time.monotonic, on_no_ack=self._no_ack)
+        self.transactions = Transactions(time.monotonic, on_no_ack=self._no_ack, reliable=stream)
         self._phone.sip.transactions = self.transactions
         self._phone.sip.bye_listeners = {}
+        if stream:
+            self._phone.sip.stream_down = threading.Event()
         try:
             self._phone.start()
         except Exception as exc:
+            if stream:
+                raise SipError(describe_connect_error(exc, s)) from exc
             raise SipError(f"cannot start SIP on {s.local_ip}:{s.local_port}: {exc}") from exc
         self._watchdog = threading.Thread(target=self._watch_loop, name="callbot-watchdog", daemon=True)
         self._watchdog.start()
@@ -90,6 +101,7 @@ class SipEndpoint:
         self._timers.start()
         if s.register:
             self._registrar = Registrar(self._phone, s, on_change=self._on_registration)
+            self._phone.sip.on_stream_down = self._registrar.refresh_now
             self._registrar.start()
         log.info("SIP endpoint listening on %s:%s (register=%s); new calls accepted from %s",
                  s.local_ip, s.local_port, s.register, self.gatekeeper.trusted.describe())

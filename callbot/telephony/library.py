@@ -14,6 +14,8 @@ from rfcvoip.SIPTransport import SIPConnection
 from rfcvoip.SIPTransport import SIPTransport as SIPTransportKind
 from rfcvoip.VoIP import VoIP as _voip_module
 
+from callbot.telephony.stream import stream_source
+
 _lib_log = logging.getLogger("callbot.telephony.rfcvoip")
 
 
@@ -42,7 +44,11 @@ def _recv_whole_datagram(self) -> bytes:
         data, address = self.socket.recvfrom(MAX_DATAGRAM)
         self.last_recv_address = (str(address[0]), int(address[1]))
         return data
-    return self._recv_stream_message()
+    message = self._recv_stream_message()
+    # WORKAROUND SIPTransport.py:584-591: a stream message had no source, and the gatekeeper
+    # refused every INVITE "from :0"; the source is the registrar the connection goes to.
+    self.last_recv_address = stream_source(self) or self.last_recv_address
+    return message
 
 
 SIPConnection.recv_raw_message = _recv_whole_datagram

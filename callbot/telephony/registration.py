@@ -17,6 +17,7 @@ from typing import Callable
 
 from callbot.telephony.client import Phone, PhoneStatus, SupervisedSIPClient
 from callbot.telephony.settings import SipSettings
+from callbot.telephony.stream import PONG_TIMEOUT, describe_connect_error
 
 log = logging.getLogger("callbot.telephony")
 
@@ -155,7 +156,7 @@ class Registrar(threading.Thread):
                     next_ping = now + PROBE_INTERVAL if unreachable and delay > PROBE_INTERVAL else None
                     self._lose(message, attempts, delay, first=failures == 1)
             elif next_ping is not None and now >= next_ping:
-                status = client.ping(client.signal_target(), uri=self._probe_uri(), timeout=KEEPALIVE_TIMEOUT)
+                status = self._keepalive(client)
                 now = self._clock()
                 if status in BINDING_GONE and self._probe_aor and self.state.registered:
                     if self._verifying:  # just registered and still "not found": the PBX does not route it
@@ -189,6 +190,27 @@ class Registrar(threading.Thread):
                 self._wake.clear()
                 next_register = min(next_register, self._clock())
 
+    def _keepalive(self, client: SupervisedSIPClient) -> int | None:
+        """One keepalive: a status like an OPTIONS answer, or None when the registrar is gone.
+
+        UDP: an OPTIONS to the bot's own address at the registrar (see :meth:`_probe_uri`).
+        TCP/TLS: a CRLF ping answered by a pong (RFC 5626 §4.4.1) while connected; while the
+        connection is down, a new connection is the probe (200 when it was made)."""
+        if client.reliable:
+            if client.stream_down is not None and client.stream_down.is_set():
+                try:
+                    client.reconnect()
+                except (OSError, RuntimeError) as exc:
+                    log.debug("reconnecting to the registrar failed: %s", exc)
+                    return None
+                return 200
+            return 200 if client.crlf_ping(PONG_TIMEOUT) else None
+        try:
+            return client.ping(client.signal_target(), uri=self._probe_uri(), timeout=KEEPALIVE_TIMEOUT)
+        except (OSError, RuntimeError) as exc:
+            log.debug("keepalive OPTIONS could not be sent: %s", exc)
+            return None
+
     def _probe_uri(self) -> str:
         """The keepalive's target: the bot's own address at the registrar (the registrar routes the
         OPTIONS back to the bot while it knows the registration, answers 404 once it forgot it), or
@@ -200,6 +222,11 @@ class Registrar(threading.Thread):
 
     def _register_once(self, client: SupervisedSIPClient) -> int | tuple[str, bool]:
         """The granted expiry, or (why it failed, whether the registrar did not answer at all)."""
+        if client.reliable and client.stream_down is not None and client.stream_down.is_set():
+            try:
+                client.reconnect()
+            except Exception as exc:  # refused, TLS failure …: retried with backoff and probes
+                return describe_connect_error(exc, self._settings), True
         try:
             response = client.register_once()
         except Exception as exc:  # any failure: reported by the caller, retried with backoff

@@ -38,3 +38,6 @@ class SipSettings:
     trusted_sources: tuple[str, ...] = ()  # extra "address[:port]" / CIDR entries new INVITEs may come from
     max_calls: int = field(default_factory=default_max_calls)  # calls at once; beyond: 486 Busy Here
     invite_rate: float = 10.0  # new INVITEs per second per source address; beyond: 503 (0 = no limit)
+    transport: str = "udp"  # udp | tcp | tls: how SIP reaches the registrar (tcp/tls: one persistent connection)
+    tls_ca_file: str = ""  # PEM file of a private CA the registrar's certificate is checked against ("" = system store)
+    tls_verify: bool = True  # False: the registrar's certificate is not checked (loud warning; tests only)

@@ -114,6 +114,9 @@ class Transactions:
 
     clock: Callable[[], float]
     on_no_ack: Callable[[str], None] = lambda call_id: None
+    #: TCP/TLS: requests and non-2xx answers are sent once, timers E and G do not run (RFC 3261
+    #: §17.1.2.2, §17.2.1); the 2xx to an INVITE is still repeated until the ACK (§13.3.1.4).
+    reliable: bool = False
     _answered: dict[Key, _Answered] = field(default_factory=dict)
     _sent: dict[Key, _Sent] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -129,6 +132,8 @@ class Transactions:
         if key.method == "INVITE" and status >= 200:  # 2xx: RFC 6026; 3xx-6xx: timer G until the ACK
             entry.retransmit_at, entry.give_up_at = now + T1, now + TIMEOUT
             entry.accepted = status < 300
+            if self.reliable and not entry.accepted:
+                entry.retransmit_at = None
         with self._lock:
             self._answered[key] = entry
 
@@ -158,7 +163,7 @@ class Transactions:
             return
         now = self.clock()
         with self._lock:
-            self._sent[key] = _Sent(request, target, now + T1, now + TIMEOUT, on_final)
+            self._sent[key] = _Sent(request, target, _NEVER if self.reliable else now + T1, now + TIMEOUT, on_final)
 
     # -- what arrives --------------------------------------------------------------
     def request_received(self, request: bytes) -> tuple[bytes, Target] | None:
@@ -221,7 +226,7 @@ class Transactions:
                 elif now >= sent.retransmit_at:
                     out.append((sent.request, sent.target))
                     sent.interval = min(sent.interval * 2, T2)
-                    sent.retransmit_at = now + sent.interval
+                    sent.retransmit_at = _NEVER if self.reliable else now + sent.interval
         for callback in fired:
             callback()
         return out

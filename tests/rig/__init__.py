@@ -21,7 +21,9 @@ Typical bot test (the bot registers as ``callbot``)::
 Modules:
 
 * :mod:`rig.kamailio` -- :class:`Kamailio` (proxy/registrar, optional digest
-  auth, location queries via ``OPTIONS`` + ``X-Rig-Query``), :func:`sip_request`.
+  auth, location queries via ``OPTIONS`` + ``X-Rig-Query``; ``tls=True`` adds
+  TCP and TLS listeners), :func:`sip_request`, :func:`kamailio_tls_module`.
+* :mod:`rig.tls` -- :func:`make_rig_pki`: test CA (trustme) + server certificate.
 * :mod:`rig.sipp` -- :func:`run_sipp` / :func:`start_sipp`, :class:`SippResult`
   (counts, exit code, parsed ``-trace_msg`` log).
 * :mod:`rig.rtp` -- :class:`RtpSink`, :func:`write_rtp_pcap`, G.711 helpers,
@@ -33,7 +35,15 @@ Modules:
   ``uas_ring``.
 """
 
-from .kamailio import Kamailio, KamailioError, SipResponse, kamailio_binary, sip_request
+from .kamailio import (
+    Kamailio,
+    KamailioError,
+    SipResponse,
+    free_tcp_port,
+    kamailio_binary,
+    kamailio_tls_module,
+    sip_request,
+)
 from .rtp import (
     PTIME,
     RtpDurations,
@@ -47,6 +57,7 @@ from .rtp import (
     ulaw_encode,
     write_rtp_pcap,
 )
+from .tls import RigPki, make_rig_pki
 from .sipp import (
     DEFAULT_KEYS,
     SCENARIO_DIR,
@@ -65,7 +76,11 @@ __all__ = [
     "KamailioError",
     "SipResponse",
     "kamailio_binary",
+    "kamailio_tls_module",
+    "free_tcp_port",
     "sip_request",
+    "RigPki",
+    "make_rig_pki",
     "PTIME",
     "RtpDurations",
     "RtpPacket",

@@ -11,11 +11,23 @@ Usage::
         ... run SIPp callers against f"127.0.0.1:{kam.port}" ...
         kam.restart()                                # same port, location table empty
 
+    with Kamailio(tmp_path / "kam", tls=True) as kam:  # + TCP and TLS listeners
+        ctx = ssl.create_default_context(cafile=kam.ca_file)
+        ... connect to ("127.0.0.1", kam.tls_port), server_hostname="127.0.0.1" ...
+        ... REGISTER over it; kam.registered(user) works as for UDP ...
+
 What the generated ``kamailio.cfg`` does (see :data:`_CFG_TEMPLATE`):
 
 * listens on ``udp:127.0.0.1:<port>`` only, TCP disabled, ``children=1``
   (one UDP worker: with two workers a 180 and a 200 arriving ~1 ms apart
   were forwarded out of order and SIPp aborted the call);
+* with ``Kamailio(..., tls=True)`` also ``tcp:127.0.0.1:<tcp_port>`` and
+  ``tls:127.0.0.1:<tls_port>`` (``tcp_children=1``, TLS 1.2+, a test CA and
+  server certificate from :mod:`rig.tls`, ``kam.ca_file`` for clients),
+  Content-Length required on streams (sanity check 128), and nathelper's
+  ``set_contact_alias()``/``handle_ruri_alias()`` so that requests to a
+  TCP/TLS contact reuse the client's connection.  Without ``tls`` the cfg is
+  exactly the UDP-only one described here;
 * ``REGISTER`` -> ``save("location", "0x04")``: usrloc ``db_mode=0`` (memory
   only) and *one contact per AOR*, so a restarted bot replaces its stale
   contact.  Optional digest auth (``auth={"callbot": "secret"}``): the
@@ -76,6 +88,10 @@ __all__ = [
     "SipResponse",
     "sip_request",
     "kamailio_binary",
+    "kamailio_tls_module",
+    "free_tcp_port",
+    "render_cfg",
+    "render_tls_cfg",
     "kill_process_group",
 ]
 
@@ -93,6 +109,47 @@ def kamailio_binary() -> str | None:
     if found:
         return found
     return "/usr/sbin/kamailio" if os.access("/usr/sbin/kamailio", os.X_OK) else None
+
+
+#: Where Debian (and a source build) put Kamailio's modules; ``tls.so`` is in
+#: the separate Debian package ``kamailio-tls-modules``.
+_MODULE_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+    "/usr/lib/aarch64-linux-gnu/kamailio/modules",
+    "/usr/lib/kamailio/modules",
+    "/usr/lib64/kamailio/modules",
+    "/usr/local/lib64/kamailio/modules",
+    "/usr/local/lib/kamailio/modules",
+)
+
+
+def kamailio_tls_module() -> str | None:
+    """Path of Kamailio's ``tls.so``, or None (TLS tests should then skip:
+    ``apt-get install kamailio-tls-modules``)."""
+    for directory in _MODULE_DIRS:
+        path = os.path.join(directory, "tls.so")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def free_tcp_port() -> int:
+    """A port free for a TCP listener on 127.0.0.1.
+
+    Taken from :func:`free_udp_port` (so it is recorded there as handed out and
+    no later caller in this process, e.g. a bot's SIP port, gets the same
+    number), then checked with a TCP bind (no ``SO_REUSEADDR``, so a port
+    with connections in TIME_WAIT is skipped as well).  Bounded: 50 attempts.
+    """
+    for _ in range(50):
+        port = free_udp_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free TCP port found on 127.0.0.1")
 
 
 # --------------------------------------------------------------------------
@@ -241,17 +298,17 @@ log_stderror=yes
 memdbg=5
 memlog=5
 children=1
-disable_tcp=yes
+{tcp_core}
 auto_aliases=no
 dns=no
 rev_dns=no
 use_dns_cache=no
 listen=udp:127.0.0.1:{port}
-alias="127.0.0.1:{port}"
+alias="127.0.0.1:{port}"{stream_listen}
 server_header="Server: callbot-rig-kamailio"
 user_agent_header="User-Agent: callbot-rig-kamailio"
 
-loadmodule "tm.so"
+{tls_loadmodule}loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
@@ -261,7 +318,7 @@ loadmodule "registrar.so"
 loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "xlog.so"
-loadmodule "sanity.so"
+loadmodule "sanity.so"{nathelper_loadmodule}
 {auth_loadmodule}
 
 modparam("tm", "fr_timer", {fr_timer})
@@ -273,7 +330,7 @@ modparam("usrloc", "timer_interval", 5)
 {registrar_params}
 # all sanity checks except 128 (Content-Length, optional over UDP)
 modparam("sanity", "default_checks", 16255)
-modparam("sanity", "autodrop", 0)
+modparam("sanity", "autodrop", 0){tls_modparams}
 
 request_route {{
     xlog("L_INFO", "RIG-REQ $rm $ru from $si:$sp ci=$ci\n");
@@ -285,7 +342,7 @@ request_route {{
     if (!sanity_check()) {{
         xlog("L_WARN", "RIG-SANITY-FAILED $rm from $si:$sp\n");
         exit;
-    }}
+    }}{stream_sanity}
     force_rport();
 
     if (is_method("CANCEL")) {{
@@ -302,7 +359,7 @@ request_route {{
     route(WITHINDLG);
 
     # ---- initial requests ----
-    remove_hf("Route");
+    remove_hf("Route");{contact_alias}
     if (is_method("INVITE|SUBSCRIBE")) {{
         record_route();
     }}
@@ -396,13 +453,13 @@ route[LOCATION] {{
         }}
         send_reply("480", "Temporarily Unavailable");
         exit;
-    }}
+    }}{ruri_alias_outer}
     route(RELAY);
 }}
 
 route[WITHINDLG] {{
     if (!has_totag()) return;
-    if (loose_route()) {{
+    if (loose_route()) {{{ruri_alias}
         route(RELAY);
         exit;
     }}
@@ -458,6 +515,93 @@ def _check_user(user: str) -> str:
     return user
 
 
+_TLS_CFG_TEMPLATE = """\
+# Generated by tests/rig/kamailio.py -- do not edit.
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key_file}
+certificate = {cert_file}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
+def render_tls_cfg(cert_file: Path | str, key_file: Path | str) -> str:
+    """Return the tls module's config (``tls.cfg``): TLS 1.2 minimum, no client certs."""
+    for what, value in (("certificate path", str(cert_file)), ("key path", str(key_file))):
+        if any(c.isspace() or c in "\"#;[]=" for c in value):
+            raise ValueError(f"{what} for tls.cfg must not contain blanks or any of \"#;[]=: {value!r}")
+    return _TLS_CFG_TEMPLATE.format(cert_file=cert_file, key_file=key_file)
+
+
+def _stream_parts(tcp_port: int | None, tls_port: int | None, tls_config: Path | str | None) -> dict[str, str]:
+    """Template pieces for TCP/TLS listeners; all empty / UDP-only text without them,
+    so that the UDP-only cfg stays byte-for-byte what it always was."""
+    if tcp_port is None and tls_port is None:
+        return {
+            "tcp_core": "disable_tcp=yes",
+            "stream_listen": "",
+            "tls_loadmodule": "",
+            "nathelper_loadmodule": "",
+            "tls_modparams": "",
+            "stream_sanity": "",
+            "contact_alias": "",
+            "ruri_alias": "",
+            "ruri_alias_outer": "",
+        }
+    core = [
+        "disable_tcp=no",
+        f"enable_tls={'yes' if tls_port is not None else 'no'}",
+        "tcp_children=1",
+        "tcp_connection_lifetime=3605",
+        "tcp_accept_no_cl=no",
+        "tcp_crlf_ping=yes",
+    ]
+    listen = []
+    if tcp_port is not None:
+        listen += [f"listen=tcp:127.0.0.1:{int(tcp_port)}", f'alias="127.0.0.1:{int(tcp_port)}"']
+    tls_loadmodule = tls_modparams = ""
+    if tls_port is not None:
+        if tls_config is None:
+            raise ValueError("tls_port needs tls_config (the path of tls.cfg)")
+        listen += [f"listen=tls:127.0.0.1:{int(tls_port)}", f'alias="127.0.0.1:{int(tls_port)}"']
+        # loaded first: it sets up OpenSSL before other modules may touch it
+        tls_loadmodule = 'loadmodule "tls.so"\n'
+        tls_modparams = f'\nmodparam("tls", "config", "{_cfg_quote(str(tls_config), "tls config path")}")'
+    return {
+        "tcp_core": "\n".join(core),
+        "stream_listen": "".join("\n" + line for line in listen),
+        "tls_loadmodule": tls_loadmodule,
+        "nathelper_loadmodule": '\nloadmodule "nathelper.so"',
+        "tls_modparams": tls_modparams,
+        # Content-Length frames messages on a stream, so it is mandatory there (check 128;
+        # uri check 1 = R-URI, already done by the default checks: 0 is not accepted)
+        "stream_sanity": (
+            '\n    if ($proto != "udp" && !sanity_check("128", "1")) {\n'
+            '        xlog("L_WARN", "RIG-SANITY-FAILED (Content-Length) $rm from $proto:$si:$sp\\n");\n'
+            "        exit;\n"
+            "    }"
+        ),
+        # Connection-oriented clients: the Contact gets ;alias=ip~port~proto, so that
+        # requests to it (from the location table or in-dialog) go back down the
+        # client's own connection (handle_ruri_alias sets $du from it) instead of a
+        # new connection to the Contact's port, where the client may not listen.
+        "contact_alias": (
+            '\n    if (($proto == "tcp" || $proto == "tls") && is_method("INVITE|REGISTER|SUBSCRIBE")) {\n'
+            '        xlog("L_INFO", "RIG-STREAM $rm from $proto:$si:$sp contact=$ct\\n");\n'
+            "        set_contact_alias();\n"
+            "    }"
+        ),
+        "ruri_alias": "\n        handle_ruri_alias();",
+        "ruri_alias_outer": "\n    handle_ruri_alias();",
+    }
+
+
 def render_cfg(
     port: int,
     *,
@@ -468,8 +612,18 @@ def render_cfg(
     debug: int = 2,
     fr_timer_ms: int = 5000,
     fr_inv_timer_ms: int = 60000,
+    tcp_port: int | None = None,
+    tls_port: int | None = None,
+    tls_config: Path | str | None = None,
 ) -> str:
-    """Return the kamailio.cfg text (exposed for debugging/inspection)."""
+    """Return the kamailio.cfg text (exposed for debugging/inspection).
+
+    Without ``tcp_port``/``tls_port`` the cfg is UDP only (TCP disabled).  With
+    them it also listens on ``tcp:127.0.0.1:<tcp_port>`` and/or
+    ``tls:127.0.0.1:<tls_port>`` (``tls_config``: path of the tls module's
+    config, see :func:`render_tls_cfg`), and loads nathelper so requests reach
+    stream clients over their own connection.
+    """
     users = sorted({_check_user(u) for u in known_users})
     if users:
         cond = " || ".join(f'$rU == "{u}"' for u in users)
@@ -516,6 +670,7 @@ def render_cfg(
         auth_route=auth_route,
         fr_timer=int(fr_timer_ms),
         fr_inv_timer=int(fr_inv_timer_ms),
+        **_stream_parts(tcp_port, tls_port, tls_config),
     )
 
 
@@ -546,9 +701,30 @@ class Kamailio:
         them gets ``404`` too.  Default ``("callbot",)``.
     start_timeout:
         Bound for start-up (process start + first ``200`` to OPTIONS).
+    tls:
+        Also listen on ``tcp:127.0.0.1:<tcp_port>`` and ``tls:127.0.0.1:<tls_port>``
+        (needs ``kamailio-tls-modules``, see :func:`kamailio_tls_module`).  A
+        fresh test CA and a server certificate are made once, in the
+        constructor, under ``<workdir>/tls/`` (:mod:`rig.tls`); clients trust
+        ``ca_file``.  TLS 1.2 minimum, no client certificates.  Registration
+        and location queries work the same for contacts registered over
+        TCP/TLS (the queries themselves go over UDP); requests to such a
+        contact go down the client's own connection (nathelper
+        ``set_contact_alias``/``handle_ruri_alias``).
+    tcp_port, tls_port:
+        Only with ``tls``; ``None`` picks free ones (:func:`free_tcp_port`).
+    cert_hosts:
+        Only with ``tls``: names the server certificate is issued for, default
+        ``("127.0.0.1", "localhost")``; e.g. ``("wrong.example",)`` to provoke
+        a hostname mismatch.
 
-    Attributes: ``port``, ``host`` (``127.0.0.1``), ``address`` (``"127.0.0.1:port"``,
-    the SIPp target / the bot's registrar), ``cfg_path``, ``log_path``, ``pid``.
+    Attributes: ``port`` (UDP), ``host`` (``127.0.0.1``), ``address`` (``"127.0.0.1:port"``,
+    the SIPp target / the bot's registrar), ``cfg_path``, ``log_path``, ``pid``;
+    with ``tls`` also ``tcp_port``, ``tls_port``, ``tcp_address``, ``tls_address``,
+    ``ca_file`` (PEM of the test CA), ``ca`` (the :class:`trustme.CA`),
+    ``cert_file``/``key_file`` (server certificate and key), ``tls_cfg_path``;
+    without ``tls`` these are ``None``.  :meth:`restart` keeps all ports and
+    certificates (open TCP/TLS connections are closed by the stop).
     """
 
     host = LOOPBACK
@@ -566,6 +742,10 @@ class Kamailio:
         debug: int = 2,
         fr_timer_ms: int = 5000,
         fr_inv_timer_ms: int = 60000,
+        tls: bool = False,
+        tcp_port: int | None = None,
+        tls_port: int | None = None,
+        cert_hosts: Iterable[str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.port = int(port) if port else free_udp_port()
@@ -584,6 +764,33 @@ class Kamailio:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_fh = None
         self._log_offset = 0  # restart() keeps appending; log_text(since_start=True)
+        self.tls = bool(tls)
+        self.tcp_port: int | None = None
+        self.tls_port: int | None = None
+        self.ca = None
+        self.ca_file: Path | None = None
+        self.cert_file: Path | None = None
+        self.key_file: Path | None = None
+        self.tls_cfg_path: Path | None = None
+        self.cert_hosts: tuple[str, ...] = ()
+        if not self.tls:
+            if tcp_port or tls_port or cert_hosts is not None:
+                raise ValueError("tcp_port, tls_port and cert_hosts need tls=True")
+            return
+        from .tls import DEFAULT_CERT_HOSTS, make_rig_pki
+
+        self.tcp_port = int(tcp_port) if tcp_port else free_tcp_port()
+        self.tls_port = int(tls_port) if tls_port else free_tcp_port()
+        if len({self.tcp_port, self.tls_port}) != 2:
+            raise ValueError("tcp_port and tls_port must differ")
+        self.cert_hosts = tuple(cert_hosts) if cert_hosts is not None else DEFAULT_CERT_HOSTS
+        # Absolute paths: kamailio runs with cwd=workdir.
+        pki = make_rig_pki(self.workdir.resolve() / "tls", self.cert_hosts)
+        self.ca = pki.ca
+        self.ca_file = pki.ca_file
+        self.cert_file = pki.cert_file
+        self.key_file = pki.key_file
+        self.tls_cfg_path = self.workdir.resolve() / "tls.cfg"
 
     # -- helpers ----------------------------------------------------------
     @property
@@ -592,12 +799,30 @@ class Kamailio:
         return f"{self.host}:{self.port}"
 
     @property
+    def tcp_address(self) -> str | None:
+        """``"127.0.0.1:<tcp_port>"`` (None without ``tls``)."""
+        return f"{self.host}:{self.tcp_port}" if self.tcp_port else None
+
+    @property
+    def tls_address(self) -> str | None:
+        """``"127.0.0.1:<tls_port>"`` (None without ``tls``)."""
+        return f"{self.host}:{self.tls_port}" if self.tls_port else None
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def uri(self, user: str) -> str:
-        """``sip:<user>@127.0.0.1:<port>``."""
-        return f"sip:{user}@{self.host}:{self.port}"
+    def uri(self, user: str, transport: str | None = None) -> str:
+        """``sip:<user>@127.0.0.1:<port>``; with ``transport="tcp"``/``"tls"``
+        ``sip:<user>@127.0.0.1:<tcp_port|tls_port>;transport=<transport>``."""
+        if transport is None or transport == "udp":
+            return f"sip:{user}@{self.host}:{self.port}" + (";transport=udp" if transport else "")
+        ports = {"tcp": self.tcp_port, "tls": self.tls_port}
+        if transport not in ports:
+            raise ValueError(f"transport must be udp, tcp or tls, not {transport!r}")
+        if ports[transport] is None:
+            raise ValueError(f"{transport} needs Kamailio(..., tls=True)")
+        return f"sip:{user}@{self.host}:{ports[transport]};transport={transport}"
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -625,6 +850,12 @@ class Kamailio:
             raise KamailioError("kamailio binary not found (apt-get install kamailio)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        stream: dict = {}
+        if self.tls:
+            if kamailio_tls_module() is None:
+                raise KamailioError("kamailio tls.so not found (apt-get install kamailio-tls-modules)")
+            self.tls_cfg_path.write_text(render_tls_cfg(self.cert_file, self.key_file))
+            stream = {"tcp_port": self.tcp_port, "tls_port": self.tls_port, "tls_config": self.tls_cfg_path}
         self.cfg_path.write_text(
             render_cfg(
                 self.port,
@@ -635,6 +866,7 @@ class Kamailio:
                 debug=self.debug,
                 fr_timer_ms=self.fr_timer_ms,
                 fr_inv_timer_ms=self.fr_inv_timer_ms,
+                **stream,
             )
         )
         cmd = [
@@ -667,7 +899,9 @@ class Kamailio:
                 rc = self._proc.returncode
                 self.stop()
                 raise KamailioError(
-                    f"kamailio exited with {rc} during start-up (port {self.port}).\n"
+                    f"kamailio exited with {rc} during start-up (port {self.port}"
+                    + (f", tcp {self.tcp_port}, tls {self.tls_port}" if self.tls else "")
+                    + f").\n"
                     f"--- log tail ---\n{self._log_tail()}"
                 )
             resp = sip_request(self.port, "OPTIONS", timeout=0.5)
@@ -689,10 +923,12 @@ class Kamailio:
             self._log_fh = None
 
     def restart(self) -> "Kamailio":
-        """Stop and start again on the same port (memory location table is empty)."""
+        """Stop and start again on the same port(s) with the same certificates
+        (memory location table is empty; TCP/TLS connections are closed)."""
         self.stop()
         # The UDP port is free as soon as the processes are gone; retry briefly
-        # in case the kernel is still releasing it.
+        # in case the kernel is still releasing it (kamailio sets SO_REUSEADDR
+        # on its TCP/TLS listeners, so connections in TIME_WAIT don't block them).
         deadline = time.monotonic() + 5.0
         while True:
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from callbot.config.reader import MISSING, Reader, describe
@@ -17,7 +18,10 @@ from callbot.telephony.settings import SipSettings
 PASSWORD_ENV = "CALLBOT_SIP_PASSWORD"
 
 
-def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> SipSettings:
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str], base: Path | None = None) -> SipSettings:
     d = SipSettings()
     s = "sip"
     server = r.string(t, s, "server", d.server)
@@ -76,6 +80,16 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> SipSetting
     trusted = _trusted_sources(r, t.get("trusted_sources", MISSING))
     max_calls = r.integer(t, s, "max_calls", d.max_calls, 1, 1000)
     invite_rate = r.number(t, s, "invite_rate", d.invite_rate, lo=0, hi=10000)
+    transport = r.choice(t, s, "transport", d.transport, TRANSPORTS)
+    tls_verify = r.boolean(t, s, "tls_verify", d.tls_verify)
+    tls_ca_file = _tls_ca_file(r, t, base)
+    if transport != "udp" and not register:
+        r.add(f'sip.transport: "{transport}" needs sip.register = true — over TCP/TLS calls reach the bot '
+              f"over the connection it registered on (it has no {transport.upper()} listener); use "
+              f'transport = "udp" for direct calls')
+    if transport != "tls" and tls_ca_file:
+        r.add(f'sip.tls_ca_file: only used with sip.transport = "tls" (it is "{transport}") — set '
+              f'transport = "tls" or tls_ca_file = ""')
     return SipSettings(
         server=server.strip(),
         port=port,
@@ -95,7 +109,30 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str]) -> SipSetting
         trusted_sources=trusted,
         max_calls=max_calls,
         invite_rate=invite_rate,
+        transport=transport,
+        tls_ca_file=tls_ca_file,
+        tls_verify=tls_verify,
     )
+
+
+def _tls_ca_file(r: Reader, t: dict[str, Any], base: Path | None) -> str:
+    """sip.tls_ca_file: a readable PEM file (relative to the config file's folder), or ""."""
+    if t.get("tls_ca_file", MISSING) is MISSING or t.get("tls_ca_file") == "":
+        return ""
+    path = r.path(t, "sip", "tls_ca_file", Path(""), base or Path.cwd())
+    if path is None:
+        return ""
+    try:
+        head = path.read_bytes()[:65536]
+    except OSError as exc:
+        r.add(f"sip.tls_ca_file: cannot read {path} ({exc.strerror or exc}) — give the PEM file of the CA "
+              f"that signed the registrar's certificate")
+        return ""
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        r.add(f"sip.tls_ca_file: {path} holds no PEM certificate (no -----BEGIN CERTIFICATE----- line) — "
+              f"give the CA certificate in PEM form")
+        return ""
+    return str(path)
 
 
 def _trusted_sources(r: Reader, value: Any) -> tuple[str, ...]:

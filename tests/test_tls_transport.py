@@ -1,0 +1,170 @@
+"""SIP over TCP and TLS to a real registrar (issue #15.1, #15.2): Kamailio with its TLS module on
+127.0.0.1 and a test CA made by the fixture (``Kamailio(tls=True)``).
+
+The bot registers over one connection, calls reach it over that connection (a SIPp caller on
+UDP through Kamailio, which relays over the bot's TLS flow), the registrar restarting drops the
+connection and the bot reconnects from its own port and takes the next call; a certificate that
+does not verify is refused with words that name the host, the reason and the setting.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from callbot.errors import CallbotError
+from callbot.telephony.transactions import Transactions
+from rig import Kamailio, RtpSink, kamailio_binary, run_sipp
+from tests.conftest import loopback_config, running_bot
+from tests.test_sip_adapter import wait_finished
+
+TLS_MODULE = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so")
+_MARKS = (
+    pytest.mark.integration,
+    pytest.mark.skipif(not kamailio_binary(), reason="needs kamailio (Debian package kamailio)"),
+    pytest.mark.skipif(not TLS_MODULE.exists(), reason="needs Kamailio's TLS module (kamailio-tls-modules)"),
+)
+
+
+def needs_tls(test):
+    for mark in _MARKS:
+        test = mark(test)
+    return test
+
+
+def stream_config(tmp_path: Path, prompts: Path, kam: Kamailio, transport: str, **sip):
+    port = kam.tls_port if transport == "tls" else kam.tcp_port
+    settings = dict(register=True, server="127.0.0.1", port=port, username="callbot", password="",
+                    register_expires=60, transport=transport,
+                    tls_ca_file=str(kam.ca_file) if transport == "tls" else "")
+    settings.update(sip)
+    return loopback_config(tmp_path, prompts, **settings)
+
+
+def call_through(kam: Kamailio, workdir: Path, count: int = 1):
+    """SIPp callers over UDP to Kamailio, which relays them to the bot over its TCP/TLS flow."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with RtpSink() as sink:
+        result = run_sipp("uac_anonymous", kam.address, workdir=workdir, keys={"sink_port": sink.port},
+                          calls=count, concurrent=1, rate=1, timeout=40)
+        sink.wait_idle(idle=0.5, timeout=10)
+        return result, len(sink.audio_packets())
+
+
+@needs_tls
+@pytest.mark.parametrize("transport", ["tls", "tcp"])
+def test_the_bot_registers_and_takes_a_call_over_its_connection(tmp_path, short_prompts, transport):
+    with Kamailio(tmp_path / "kamailio", tls=True) as kam:
+        config = stream_config(tmp_path, short_prompts, kam, transport)
+        with running_bot(config) as bot:
+            assert kam.wait_registered("callbot", timeout=15), kam.log_text()[-3000:]
+            contact = kam.contacts("callbot")[0]
+            assert f"transport={transport}" in contact.lower(), contact
+            result, packets = call_through(kam, tmp_path / "sipp")
+            [row] = wait_finished(bot, 15)
+    assert result.successful == 1 and result.failed == 0, result
+    assert row.outcome == "withheld_rejected", row        # the anonymous caller's message, then BYE
+    assert packets > 50                                    # the prompt reached the caller
+
+
+@needs_tls
+def test_a_registrar_restart_drops_the_connection_and_the_bot_comes_back_on_it(tmp_path, short_prompts):
+    with Kamailio(tmp_path / "kamailio", tls=True) as kam:
+        config = stream_config(tmp_path, short_prompts, kam, "tls", keepalive=5.0)
+        with running_bot(config) as bot:
+            assert kam.wait_registered("callbot", timeout=15), kam.log_text()[-3000:]
+            kam.restart()  # Kamailio forgets every registration and closes every connection
+            started = time.monotonic()
+            assert kam.wait_registered("callbot", timeout=20), kam.log_text()[-3000:]
+            back_after = time.monotonic() - started
+            result, packets = call_through(kam, tmp_path / "sipp")
+            rows = wait_finished(bot, 15)
+    assert back_after < 10, back_after
+    assert result.successful == 1 and packets > 50, result
+    assert rows[0].outcome == "withheld_rejected"
+
+
+@needs_tls
+@pytest.mark.parametrize("cert_hosts, reason", [
+    (None, "sip.tls_ca_file"),                    # the bot does not trust the CA (no tls_ca_file)
+    (("wrong.example",), "sip.server"),           # the certificate is for another name
+])
+def test_a_certificate_that_does_not_verify_is_refused_in_words(tmp_path, short_prompts, cert_hosts, reason):
+    options = {"cert_hosts": cert_hosts} if cert_hosts else {}
+    with Kamailio(tmp_path / "kamailio", tls=True, **options) as kam:
+        config = stream_config(tmp_path, short_prompts, kam, "tls")
+        if cert_hosts is None:
+            config = replace(config, sip=replace(config.sip, tls_ca_file=""))
+        from callbot.app import Bot
+
+        with pytest.raises(CallbotError) as raised:  # the start's own check (as `callbot check`) refuses it
+            Bot(config).start()
+    message = str(raised.value)
+    assert f"127.0.0.1:{kam.tls_port} (TLS)" in message and "certificate" in message and reason in message
+    assert "Traceback" not in message
+
+
+@needs_tls
+def test_check_reports_the_transport_and_the_certificate(tmp_path, short_prompts):
+    from callbot.preflight import _transport
+
+    with Kamailio(tmp_path / "kamailio", tls=True) as kam:
+        config = stream_config(tmp_path, short_prompts, kam, "tls")
+        good = _transport(config.sip)
+        unchecked = _transport(replace(config.sip, tls_verify=False))
+        untrusted = _transport(replace(config.sip, tls_ca_file=""))
+    assert good.severity == "ok" and "verified" in good.text and "TLSv1." in good.text, good
+    assert unchecked.severity == "warning" and "NOT checked" in unchecked.text, unchecked
+    assert untrusted.severity == "error" and "not accepted" in str(untrusted), untrusted
+
+
+# -- reliable transports: no retransmissions (RFC 3261 §17.1.2.2) — plain values, a fake clock ---------
+BYE = (b"BYE sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK1\r\nCall-ID: c1\r\n"
+       b"CSeq: 2 BYE\r\nFrom: <sip:b@x>;tag=1\r\nTo: <sip:a@x>;tag=2\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("reliable, expected", [(False, 6), (True, 0)])
+def test_over_tcp_and_tls_the_bots_bye_is_sent_once_and_still_times_out(reliable, expected):
+    now = [0.0]
+    finals = []
+    tx = Transactions(lambda: now[0], reliable=reliable)
+    tx.request_sent(BYE, ("127.0.0.1", 5061), finals.append)
+    resent = 0
+    for _ in range(700):  # 35 s in 50 ms steps
+        now[0] += 0.05
+        resent += len(tx.tick())
+    assert resent >= expected if expected else resent == 0
+    assert finals == [None]  # timer F: no answer within 64·T1 is a failure either way
+
+
+@needs_tls
+def test_the_keepalive_is_a_crlf_ping_and_a_silent_registrar_is_left_for_a_new_connection(tmp_path, short_prompts):
+    """RFC 5626 §4.4.1 with Kamailio's real pongs: while they come the connection stays; when the
+    registrar goes silent without closing it (SIGSTOP: no FIN, no pong), the flow counts as failed
+    after 10 s, and once it answers again the bot is on a new connection and registered."""
+    import os
+    import signal
+
+    with Kamailio(tmp_path / "kamailio", tls=True) as kam:
+        config = stream_config(tmp_path, short_prompts, kam, "tls", keepalive=5.0)
+        with running_bot(config) as bot:
+            assert kam.wait_registered("callbot", timeout=15), kam.log_text()[-3000:]
+            client = bot.endpoint._phone.sip
+            first = client.connection.socket
+            time.sleep(11)                                   # two pings, two pongs
+            assert client.connection.last_pong > 0 and client.connection.socket is first
+            assert not client.stream_down.is_set()
+            os.killpg(os.getpgid(kam.pid), signal.SIGSTOP)  # every Kamailio process: no pong, no FIN
+            try:
+                assert client.stream_down.wait(5 + 10 + 5), "no pong, yet the flow was not given up"
+            finally:
+                os.killpg(os.getpgid(kam.pid), signal.SIGCONT)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (client.stream_down.is_set()
+                                                   or not bot.endpoint._registrar.state.registered):
+                time.sleep(0.2)
+            assert client.connection.socket is not first and bot.endpoint._registrar.state.registered
+            assert kam.wait_registered("callbot", timeout=10)
