@@ -329,9 +329,11 @@ def _sip(config: Config) -> list[Finding]:
 
 def _transport(s) -> Finding:
     """sip.transport in words; for TLS a real handshake with the registrar, as the bot would make it."""
+    media = {"off": "plain RTP", "optional": "SRTP when the caller offers it, else plain RTP",
+             "required": "SRTP only (plain RTP refused with 488)"}[s.media_encryption]
     if s.transport != "tls":
         how = "one connection to the registrar, reopened when it drops" if s.transport == "tcp" else "datagrams"
-        return Finding(OK, "transport", f"{s.transport.upper()} ({how}); media: plain RTP")
+        return Finding(OK, "transport", f"{s.transport.upper()} ({how}); media: {media}")
     try:
         shown = probe_tls(s)
     except SipError as exc:
@@ -342,7 +344,7 @@ def _transport(s) -> Finding:
     if not s.tls_verify:
         return Finding(WARNING, "transport", f"TLS to {s.server}:{s.port}: {shown}", "sip.tls_verify",
                        "set tls_verify = true (and sip.tls_ca_file for a private CA)")
-    return Finding(OK, "transport", f"TLS to {s.server}:{s.port}: {shown}; media: plain RTP")
+    return Finding(OK, "transport", f"TLS to {s.server}:{s.port}: {shown}; media: {media}")
 
 
 def _codecs() -> Finding:

@@ -38,6 +38,8 @@ RUNTIME_STARTERS = ("callbot.cli.run", "callbot.cli.demo")
 #: Third-party libraries that must stay behind one adapter (module prefix -> allowed importers).
 ADAPTER_ONLY = {
     "rfcvoip": ("callbot.telephony",),
+    "pylibsrtp": ("callbot.telephony.srtp",),
+    "G722": ("callbot.telephony",),
     "vosk": ("callbot.speech.recognizer",),
     "webrtcvad": ("callbot.speech.vad",),
     "sqlite3": ("callbot.store",),

@@ -117,6 +117,7 @@ def test_check_reports_the_transport_and_the_certificate(tmp_path, short_prompts
         unchecked = _transport(replace(config.sip, tls_verify=False))
         untrusted = _transport(replace(config.sip, tls_ca_file=""))
     assert good.severity == "ok" and "verified" in good.text and "TLSv1." in good.text, good
+    assert "media: plain RTP" in good.text
     assert unchecked.severity == "warning" and "NOT checked" in unchecked.text, unchecked
     assert untrusted.severity == "error" and "not accepted" in str(untrusted), untrusted
 

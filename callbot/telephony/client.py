@@ -24,7 +24,7 @@ from rfcvoip.util import acquired_lock_and_unblocked_socket
 
 from callbot.telephony.asking import Asking
 from callbot.telephony.holding import HoldAwareCall
-from callbot.telephony.offer import filter_offer, with_disabled_streams
+from callbot.telephony.offer import filter_offer, finish_answer
 from callbot.telephony.stream import StreamFlow
 from callbot.telephony.routes import insert_after_via, record_routes, route_hop, tel_to_sip, with_user_agent
 from callbot.telephony.transactions import T1, T2, Transactions, status_of
@@ -62,6 +62,8 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
     last_register_response: "SIP.SIPMessage | None" = None
     #: sip.user_agent: written into every request (User-Agent) and response (Server); "" = none.
     user_agent: str = "callbot"
+    #: sip.media_encryption as it applies (offer.py): "off" unless the signalling is TLS.
+    srtp_mode: str = "off"
     _transfers: "dict[str, Transfer] | None" = None
 
     # WORKAROUND rfcvoip sends no REFER (it answers one with 501): callbot's
@@ -202,13 +204,7 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
     def gen_answer(self, request, *args, **kwargs):
         routes = [f"Record-Route: {r}" for r in record_routes(request.raw)]
         answer = insert_after_via(super().gen_answer(request, *args, **kwargs), routes)
-        disabled = getattr(request, "disabled_streams", ())
-        if disabled:
-            head, _, body = answer.partition("\r\n\r\n")
-            body = with_disabled_streams(body, disabled)
-            head = re.sub(r"(?im)^Content-Length:.*$", f"Content-Length: {len(body.encode('utf8'))}", head)
-            answer = head + "\r\n\r\n" + body
-        return answer
+        return finish_answer(answer, getattr(request, "disabled_streams", ()), getattr(request, "srtp_local", None))
 
     def gen_bye(self, request):
         routes = [f"Route: {r}" for r in record_routes(request.raw)]
@@ -342,11 +338,12 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
                 self._refuse_malformed(raw, *problem)
                 raise SIP.SIPParseError(f"refused a malformed request: {problem[1]}")
         seen = raw
-        disabled = ()
+        disabled, keys = (), (None, None)
         if raw[:7].upper() == b"INVITE ":
             head, sep, body = raw.partition(b"\r\n\r\n")
             if body.strip():
-                filtered = filter_offer(body, supported_codecs())
+                filtered = filter_offer(body, supported_codecs(), self.srtp_mode)
+                keys = filtered.remote_key, filtered.local_key
                 if filtered.body != body:
                     head = _CONTENT_LENGTH_LINE.sub(b"\r\nContent-Length: " + str(len(filtered.body)).encode(), head)
                     seen, disabled = head + sep + filtered.body, filtered.disabled
@@ -359,6 +356,7 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
             message = super()._message_from_raw(fixed)
         message.raw = raw  # callbot reads the caller from the original bytes
         message.disabled_streams = disabled
+        message.srtp_remote, message.srtp_local = keys  # SRTP keys (srtp.py): never seen by the library
         return message
 
 
@@ -387,4 +385,5 @@ class Phone(VoIPPhone):
 
     def _create_Call(self, request, sess_id: int) -> None:
         call = HoldAwareCall(self, CallState.RINGING, request, sess_id, self.myIP, sendmode=self.recvmode)
+        call.secure_media(request)
         self._set_call(request.headers["Call-ID"], call)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from callbot.audio import SAMPLE_RATE, frame_bytes, level_dbfs, resample, split_frames
 from callbot.telephony.codecs import BY_PAYLOAD, CODECS, G711U
+from callbot.telephony.srtp import SUITES, Crypto, SrtpMedia, answer_crypto, choose_crypto
 
 #: SIP timer T1 (RFC 3261), used for INVITE retransmission.
 T1 = 0.5
@@ -39,6 +40,8 @@ class CallReport:
     rtp_times: list[float] = field(default_factory=list)   # arrival of each RTP packet
     audio: bytearray = field(default_factory=bytearray)     # decoded PCM16 at ``rate``
     codec: str | None = None            # the codec the bot answered with
+    srtp: object | None = None          # the call's SrtpMedia when it was SRTP (srtp=True and answered)
+    wire: list[bytes] = field(default_factory=list)  # the first received RTP packets as they arrived
     rate: int = SAMPLE_RATE             # sample rate of ``audio`` (16000 for G.722)
     responses: list[str] = field(default_factory=list)      # status lines seen
     answers_spoken: int = 0             # how many of ``answers`` the caller started to say
@@ -73,6 +76,7 @@ class DemoCaller:
         answers: tuple[bytes, ...] = (),
         offer: tuple[str, ...] = ("PCMU", "PCMA"),
         pcm_rate: int = SAMPLE_RATE,
+        srtp: bool = False,
     ) -> CallReport:
         """Place one call and return what happened. Bounded by ``timeout`` seconds.
 
@@ -81,7 +85,8 @@ class DemoCaller:
         answered codec's rate) with the codec the bot answered, then silence; with
         ``send_rtp=False`` it sends no RTP at all. ``answers`` (also at ``pcm_rate``)
         are spoken one by one, each after the bot finished a prompt (its audio went
-        quiet), like a polite human caller.
+        quiet), like a polite human caller. ``srtp``: the offer is ``RTP/SAVP`` with an SDES key
+        (AES_CM_128_HMAC_SHA1_80) and the media SRTP both ways with the keys of offer and answer.
         """
         report = CallReport()
         sip = _udp_socket(self.local_ip)
@@ -91,13 +96,16 @@ class DemoCaller:
         tag = uuid.uuid4().hex[:10]
         branch = "z9hG4bK" + uuid.uuid4().hex[:16]
         request_uri = f"sip:{user}@{self.bot[0]}:{self.bot[1]}"
+        own_key = answer_crypto(Crypto("1", SUITES[0], b"")) if srtp else None
         sdp = (
             "v=0\r\n"
             f"o=democaller 1 1 IN IP4 {self.local_ip}\r\n"
             "s=callbot demo\r\n"
             f"c=IN IP4 {self.local_ip}\r\n"
             "t=0 0\r\n"
-            f"m=audio {rtp_port} RTP/AVP {' '.join(str(CODECS[n].payload_type) for n in offer)}\r\n"
+            f"m=audio {rtp_port} RTP/{'SAVP' if srtp else 'AVP'} "
+            f"{' '.join(str(CODECS[n].payload_type) for n in offer)}\r\n"
+            + (own_key.line() + "\r\n" if own_key else "")
             + "".join(f"a=rtpmap:{CODECS[n].payload_type} {n}/{CODECS[n].clock}\r\n" for n in offer)
             + "a=ptime:20\r\n"
             "a=sendrecv\r\n"
@@ -191,6 +199,9 @@ class DemoCaller:
                         if media is None and remote_rtp is not None:
                             codec = BY_PAYLOAD.get(_sdp_payload(body), G711U)()
                             report.codec, report.rate = codec.name, codec.rate
+                            keys = [ln.split(":", 1)[1] for ln in body.splitlines() if ln.startswith("a=crypto:")]
+                            if own_key is not None and choose_crypto(keys) is not None:
+                                report.srtp = SrtpMedia(remote=choose_crypto(keys), local=own_key)
                             speech = [resample(p, pcm_rate, codec.rate) for p in (send_pcm or b"", *answers)]
                             media = threading.Thread(
                                 target=_media_loop,
@@ -314,8 +325,9 @@ def _media_loop(
         if send and now >= next_send:
             payload = codec.encode(frames.pop(0) if frames else silence)
             header = struct.pack("!BBHII", 0x80, codec.payload_type, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+            packet = header + payload if report.srtp is None else report.srtp.protect(header + payload)
             try:
-                sock.sendto(header + payload, target)
+                sock.sendto(packet, target)
             except OSError:
                 pass
             seq += 1
@@ -327,6 +339,12 @@ def _media_loop(
             continue
         if len(packet) < 12:
             continue
+        if len(report.wire) < 50:
+            report.wire.append(packet)
+        if report.srtp is not None:
+            packet = report.srtp.unprotect(packet)
+            if packet is None:
+                continue
         pt = packet[1] & 0x7F
         body = packet[12 + 4 * (packet[0] & 0x0F):]
         report.rtp_times.append(time.monotonic())

@@ -80,9 +80,11 @@ class SipEndpoint:
             **transport,
         )
         self._phone.sip.user_agent = s.user_agent
+        srtp = s.media_encryption if s.transport == "tls" else "off"  # SDES keys only over TLS
+        self._phone.sip.srtp_mode = srtp
         self.gatekeeper = Gatekeeper(
             trusted_sources(s), max_calls=s.max_calls, invite_rate=s.invite_rate,
-            calls_up=self.calls_up, ports_free=self._ports_free, on_refused=self._on_refused)
+            calls_up=self.calls_up, ports_free=self._ports_free, on_refused=self._on_refused, srtp=srtp)
         self._phone.sip.gatekeeper = self.gatekeeper
         self.transactions = Transactions(time.monotonic, on_no_ack=self._no_ack, reliable=stream)
         self._phone.sip.transactions = self.transactions

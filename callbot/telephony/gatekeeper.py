@@ -57,8 +57,10 @@ class Gatekeeper:
 
     def __init__(self, trusted: TrustedSources, *, max_calls: int, invite_rate: float,
                  calls_up: Callable[[], int], ports_free: Callable[[], bool],
-                 on_refused: OnRefused | None = None, clock: Callable[[], float] = time.monotonic):
+                 on_refused: OnRefused | None = None, clock: Callable[[], float] = time.monotonic,
+                 srtp: str = "off"):
         self.trusted = trusted
+        self.srtp = srtp  # sip.media_encryption as it applies (offer.py)
         self.max_calls = max_calls
         self.rate = RateLimit(invite_rate)
         self.tally = Tally()
@@ -106,7 +108,7 @@ class Gatekeeper:
             return 486, f"over sip.max_calls: {self.max_calls} calls are up"
         raw = bytes(getattr(message, "raw", b"") or b"")
         body = raw.partition(b"\r\n\r\n")[2]
-        verdict = judge_offer(_header(message, "Content-Type") or None, body, supported_codecs())
+        verdict = judge_offer(_header(message, "Content-Type") or None, body, supported_codecs(), self.srtp)
         if not verdict.accepted:
             return verdict.status, verdict.reason
         if not self._ports_free():

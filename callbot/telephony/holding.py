@@ -29,10 +29,26 @@ class HoldAwareCall(VoIPCall):
         if listener is not None:
             listener(code)
 
+    #: The call's SRTP sessions (srtp.py), None for plain RTP.
+    srtp = None
+
+    def secure_media(self, request) -> None:
+        """SRTP: protect what the call's RTP clients send, authenticate and decrypt what they
+        receive, with the keys of ``request``'s offer and the bot's answer (none: plain RTP)."""
+        remote, local = getattr(request, "srtp_remote", None), getattr(request, "srtp_local", None)
+        if remote is None or local is None:
+            return
+        from callbot.telephony.srtp import SrtpMedia
+
+        self.srtp = SrtpMedia(remote, local)
+        for client in self._rtp_clients_snapshot():
+            self.srtp.attach(client)
+
     def renegotiate(self, request) -> None:
         before = _direction(self.sendmode)
         self.sendmode = self.phone.recvmode  # what the bot wants; the offer narrows it
         super().renegotiate(request)
+        self.secure_media(request)  # a re-INVITE brings the caller's keys again (and the answer new ones)
         after = _direction(self.sendmode)
         listener = self.on_direction
         if after != before and listener is not None:

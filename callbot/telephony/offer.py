@@ -19,17 +19,24 @@ What the bot takes:
 * an offer with audio and video: the audio is answered, the video is refused with
   port 0 in the answer (RFC 3264 §6) — never the whole call.
 
+* SRTP (``RTP/SAVP`` with an SDES ``a=crypto`` line the bot can use, :mod:`callbot.telephony.srtp`)
+  when ``sip.media_encryption`` is ``optional`` or ``required`` (only over TLS signalling);
+  with ``required``, plain ``RTP/AVP`` is refused. The library sees the stream as ``RTP/AVP``
+  without its keys; the answer is made ``RTP/SAVP`` again with the bot's own key.
+
 What it refuses with ``488 Not Acceptable Here``: an INVITE without SDP (a delayed offer,
 the offer would come in the 200 and the answer in the ACK: not supported, decided so
 that the codec check happens before anything rings), SDP that cannot be read, no audio
-stream, an audio stream that is ``inactive`` or has port 0, SRTP or another profile
-(``RTP/SAVP`` …), no codec in common.
+stream, an audio stream that is ``inactive`` or has port 0, SRTP the settings do not allow
+or without a usable key, plain RTP when SRTP is required, another profile, no codec in common.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from callbot.telephony.srtp import Crypto, answer_crypto, choose_crypto
 
 #: Codecs the bot answers, by encoding name (upper case) → static payload type.
 SUPPORTED = {"G722": 9, "PCMU": 0, "PCMA": 8}
@@ -54,6 +61,7 @@ class Stream:
     payloads: list[str]
     rtpmap: dict[str, str] = field(default_factory=dict)  # payload type -> "PCMU/8000"
     direction: str | None = None
+    crypto: list[str] = field(default_factory=list)        # a=crypto values (SDES keys), offer order
 
     def codec(self, payload: str) -> str:
         """The encoding name of one payload type (upper case), '' when unknown."""
@@ -108,6 +116,8 @@ def parse_sdp(text: str) -> tuple[list[Stream], str | None]:
             if name == "rtpmap" and streams:
                 payload, _, encoding = rest.strip().partition(" ")
                 streams[-1].rtpmap[payload] = encoding.strip()
+            elif name == "crypto" and streams:
+                streams[-1].crypto.append(rest.strip())
             elif name in _DIRECTIONS:
                 if streams:
                     streams[-1].direction = name
@@ -120,10 +130,32 @@ def _usable(stream: Stream, payload: str, supported) -> bool:
     return stream.codec(payload) in supported and stream.clock_rate(payload) == CLOCK
 
 
-def judge_offer(content_type: str | None, body: bytes, supported=tuple(SUPPORTED)) -> Verdict:
+def _takes(stream: Stream, srtp: str) -> bool:
+    """Does the media policy let the bot answer this stream's profile?"""
+    if stream.proto == "RTP/AVP":
+        return srtp != "required"
+    return stream.proto == "RTP/SAVP" and srtp != "off" and choose_crypto(stream.crypto) is not None
+
+
+def _profile_refusal(live: list[Stream], srtp: str) -> str:
+    proto = live[0].proto
+    if srtp == "required":
+        if proto == "RTP/SAVP":
+            return "SRTP offered without a usable a=crypto key (the bot speaks SDES AES_CM_128_HMAC_SHA1_80/_32)"
+        return f"audio profile {proto}: plain RTP is refused (sip.media_encryption = required)"
+    if proto == "RTP/SAVP":
+        if srtp == "off":
+            return ("audio profile RTP/SAVP (SRTP) is not taken: sip.media_encryption is off "
+                    "(SRTP needs sip.transport = tls)")
+        return "SRTP offered without a usable a=crypto key (the bot speaks SDES AES_CM_128_HMAC_SHA1_80/_32)"
+    return f"audio profile {proto} is not supported; the bot speaks RTP/AVP and RTP/SAVP"
+
+
+def judge_offer(content_type: str | None, body: bytes, supported=tuple(SUPPORTED), srtp: str = "off") -> Verdict:
     """Can the bot take an INVITE with this body? (see the module docstring).
 
-    ``supported``: the codec names the bot can answer (G.722 only where its library loads)."""
+    ``supported``: the codec names the bot can answer (G.722 only where its library loads);
+    ``srtp``: the effective ``sip.media_encryption`` (``off`` whenever signalling is not TLS)."""
     if not body.strip():
         return Verdict(NOT_ACCEPTABLE, "INVITE without SDP (delayed offer): not supported")
     kind = (content_type or "application/sdp").split(";", 1)[0].strip().lower()
@@ -141,11 +173,10 @@ def judge_offer(content_type: str | None, body: bytes, supported=tuple(SUPPORTED
     live = [s for s in audio if s.port != 0]
     if not live:
         return Verdict(NOT_ACCEPTABLE, "the offer's audio stream is disabled (port 0)", offered=offered)
-    plain = [s for s in live if s.proto == "RTP/AVP"]
-    if not plain:
-        return Verdict(NOT_ACCEPTABLE, f"audio profile {live[0].proto} (e.g. SRTP) is not supported; "
-                       "the bot speaks plain RTP/AVP", offered=offered)
-    stream = plain[0]
+    usable = [s for s in live if _takes(s, srtp)]
+    if not usable:
+        return Verdict(NOT_ACCEPTABLE, _profile_refusal(live, srtp), offered=offered)
+    stream = usable[0]
     direction = stream.direction or session_direction or "sendrecv"
     if direction == "inactive":
         return Verdict(NOT_ACCEPTABLE, "the offer's audio stream is inactive", offered=offered)
@@ -165,9 +196,12 @@ class Filtered:
     #: m= sections taken out, as (position in the offer, "video 0 RTP/AVP 31"): the answer
     #: carries each with port 0 at its place (RFC 3264 §6: as many m= lines as the offer).
     disabled: tuple[tuple[int, str], ...] = ()
+    #: SRTP: the caller's key (the offer's chosen a=crypto) and the bot's for the answer.
+    remote_key: Crypto | None = None
+    local_key: Crypto | None = None
 
 
-def filter_offer(body: bytes, supported=tuple(SUPPORTED)) -> Filtered:
+def filter_offer(body: bytes, supported=tuple(SUPPORTED), srtp: str = "off") -> Filtered:
     """The offer as the SIP library should see it: the first live audio stream with only the first
     codec the bot supports in the caller's order (+ telephone-event), every other ``m=`` section
     taken out and remembered.
@@ -192,23 +226,42 @@ def filter_offer(body: bytes, supported=tuple(SUPPORTED)) -> Filtered:
     if len(streams) != len(sections):
         return Filtered(body)
     chosen = next((i for i, s in enumerate(streams)
-                   if s.kind == "audio" and s.port != 0 and s.proto == "RTP/AVP"
+                   if s.kind == "audio" and s.port != 0 and _takes(s, srtp)
                    and any(_usable(s, p, supported) for p in s.payloads)), None)
     if chosen is None:
         return Filtered(body)
     stream = streams[chosen]
     first = next(p for p in stream.payloads if _usable(stream, p, supported))
     keep = [p for p in stream.payloads if p == first or stream.codec(p) in EVENTS]
-    kept_lines = [" ".join(sections[chosen][0].split()[:3] + keep)]
+    remote = choose_crypto(stream.crypto) if stream.proto == "RTP/SAVP" else None
+    kept_lines = [" ".join(sections[chosen][0].split()[:2] + ["RTP/AVP"] + keep)]
     for line in sections[chosen][1:]:
         match = re.match(r"a=(?:rtpmap|fmtp|rtcp-fb):(\S+)", line)
         if match and match.group(1) not in keep and match.group(1) != "*":
+            continue
+        if line.startswith("a=crypto:"):  # the keys stay with callbot (srtp.py), never in the library
             continue
         kept_lines.append(line)
     disabled = tuple((i, " ".join([s.kind, "0", s.proto, *(s.payloads[:1] or ["0"])]))
                      for i, s in enumerate(streams) if i != chosen)
     out = newline.join(head + kept_lines) + newline
-    return Filtered(out.encode("utf-8"), disabled)
+    local = answer_crypto(remote) if remote is not None else None
+    return Filtered(out.encode("utf-8"), disabled, remote, local)
+
+
+def finish_answer(message: str, disabled: tuple[tuple[int, str], ...], local_key: Crypto | None) -> str:
+    """The library's whole 200 OK with the offer's refused streams back at their places (port 0)
+    and, for an SRTP call, the answered stream ``RTP/SAVP`` with the bot's key; Content-Length fixed."""
+    if not disabled and local_key is None:
+        return message
+    from callbot.telephony.srtp import secure_answer
+
+    head, _, body = message.partition("\r\n\r\n")
+    body = with_disabled_streams(body, disabled)
+    if local_key is not None:
+        body = secure_answer(body, local_key)
+    head = re.sub(r"(?im)^Content-Length:.*$", f"Content-Length: {len(body.encode('utf8'))}", head)
+    return head + "\r\n\r\n" + body
 
 
 def with_disabled_streams(answer: str, disabled: tuple[tuple[int, str], ...]) -> str:

@@ -41,3 +41,4 @@ class SipSettings:
     transport: str = "udp"  # udp | tcp | tls: how SIP reaches the registrar (tcp/tls: one persistent connection)
     tls_ca_file: str = ""  # PEM file of a private CA the registrar's certificate is checked against ("" = system store)
     tls_verify: bool = True  # False: the registrar's certificate is not checked (loud warning; tests only)
+    media_encryption: str = "off"  # off | optional | required: SRTP with SDES keys (only with transport tls)

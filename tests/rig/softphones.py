@@ -31,9 +31,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .kamailio import Kamailio, kill_process_group
+from .kamailio import Kamailio, free_tcp_port, kill_process_group
 from .rtp import free_udp_port
-from .softphones_support import netns_unavailable, private_netns, sdp_bodies, sdp_codecs
+from .softphones_support import (netns_unavailable, private_netns, sdp_bodies, sdp_codecs, sdp_crypto,
+                                 sdp_profile)
 
 __all__ = ["private_netns", "netns_unavailable", "Linphone", "Baresip", "sdp_codecs"]
 
@@ -43,18 +44,43 @@ __all__ = ["private_netns", "netns_unavailable", "Linphone", "Baresip", "sdp_cod
 # --------------------------------------------------------------------------
 
 
+def _free_port_pair() -> int:
+    """An even port ``p`` with ``p`` and ``p + 1`` free for UDP and for a TCP listener (bounded)."""
+    for _ in range(50):
+        base = free_udp_port(count=2)
+        try:
+            for port in (base, base + 1):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+
+
 class _Softphone:
     binary = ""
     user = "03012345678"
 
     def __init__(self, workdir: Path, kam: Kamailio, *, source: Path, user: str | None = None,
-                 codecs: Sequence[str] | None = None) -> None:
+                 codecs: Sequence[str] | None = None, transport: str = "udp",
+                 ca_file: Path | str | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.kam = kam
         self.source = Path(source)
         self.user = user or self.user
         self.codecs = list(codecs) if codecs else None  # None: the client's defaults
+        if transport not in ("udp", "tls"):
+            raise ValueError(f"transport must be 'udp' or 'tls', not {transport!r}")
+        self.transport = transport
+        self.ca_file: Path | None = None
+        if transport == "tls":
+            if kam.tls_port is None:
+                raise ValueError("transport='tls' needs Kamailio(..., tls=True)")
+            self.ca_file = Path(ca_file or kam.ca_file)
+        elif ca_file is not None:
+            raise ValueError("ca_file is only used with transport='tls'")
         self.sip_port = free_udp_port()
         self.log_path = self.workdir / "client.log"
         self.out_path = self.workdir / "console.log"
@@ -107,6 +133,47 @@ class _Softphone:
         """Every 200 OK with SDP to an INVITE (the call's, then re-INVITEs'), in log order."""
         return [m for m in sdp_bodies(self.log(), "SIP/2.0 200 OK") if re.search(r"CSeq: *\d+ INVITE", m)]
 
+    # -- media encryption as negotiated in the SDP (RFC 4568 SDES) ----------
+
+    def offers(self) -> list[str]:
+        """The client's own INVITEs with SDP (the call's, then re-INVITEs'), in log order."""
+        return sdp_bodies(self.log(), "INVITE sip:")
+
+    def offer_profile(self) -> str | None:
+        """Transport profile of the client's first offer: ``"RTP/AVP"`` or ``"RTP/SAVP"`` (None: no offer)."""
+        offers = self.offers()
+        return sdp_profile(offers[0]) if offers else None
+
+    def offer_crypto(self) -> list[str]:
+        """Crypto suites of the ``a=crypto`` lines of the client's first offer, in order."""
+        offers = self.offers()
+        return sdp_crypto(offers[0]) if offers else []
+
+    def answer_profile(self) -> str | None:
+        """Transport profile of the 200 OK answer to the client's INVITE (None: no answer)."""
+        answers = self.answers()
+        return sdp_profile(answers[0]) if answers else None
+
+    def answer_crypto(self) -> list[str]:
+        """Crypto suites of the answer's ``a=crypto`` lines (one when SDES was accepted)."""
+        answers = self.answers()
+        return sdp_crypto(answers[0]) if answers else []
+
+    def invite_statuses(self) -> list[int]:
+        """Status codes of every response to an INVITE in the client's SIP log, in log order
+        (e.g. ``[100, 480]``; a response logged twice, as linphone may, is listed twice)."""
+        out = []
+        for m in re.finditer(r"SIP/2\.0 (\d{3}) .*?(?=\n\d{4}-\d\d-\d\d \d\d:|\n\x1b|\n#|\Z)", self.log(), re.S):
+            if re.search(r"^CSeq: *\d+ INVITE", m.group(0), re.M | re.I):
+                out.append(int(m.group(1)))
+        return out
+
+    def callee_uri(self, callee: str) -> str:
+        """The request URI the client dials for ``callee`` at the rig's Kamailio."""
+        if self.transport == "tls":
+            return f"sip:{callee}@127.0.0.1:{self.kam.tls_port};transport=tls"
+        return f"sip:{callee}@127.0.0.1:{self.kam.port}"
+
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is not None:
@@ -154,25 +221,59 @@ class Linphone(_Softphone):
     Changed from linphone's defaults, for the rig: no GRUU in ``Supported``
     (the rig's Kamailio would relay in-dialog requests to a GRUU to port 5060),
     no TCP/TLS listener, STUN/ICE/UPnP off (firewall policy "none").
+
+    ``transport="tls"`` (needs ``Kamailio(..., tls=True)``): no UDP/TCP listener, a TLS one
+    on ``sip_port``; registers and calls through ``kam.tls_port`` (``reg_proxy`` and
+    ``reg_route`` ``;transport=tls``) and verifies Kamailio's certificate and name against
+    ``ca_file`` (default ``kam.ca_file``; ``root_ca``, ``verify_server_certs=1``,
+    ``verify_server_cn=1``). ``media_encryption="srtp"`` offers SDES-SRTP (RFC 4568; linphone
+    5.1 offers AES_CM_128_HMAC_SHA1_80, _32, AES_256_CM_HMAC_SHA1_80, _32 in that order);
+    ``mandatory=True`` offers it as ``RTP/SAVP`` and refuses a call without it.
     """
 
     binary = "linphonec"
 
-    def __init__(self, *a, withhold: bool = False, **kw) -> None:
+    def __init__(self, *a, withhold: bool = False, media_encryption: str | None = None,
+                 mandatory: bool = False, **kw) -> None:
         super().__init__(*a, **kw)
+        if media_encryption not in (None, "none", "srtp"):
+            raise ValueError(f"media_encryption must be None, 'none' or 'srtp', not {media_encryption!r}")
         self.withhold = withhold
+        self.media_encryption = media_encryption
+        self.mandatory = bool(mandatory)
+        if self.transport == "tls":
+            self.sip_port = free_tcp_port()  # linphone's TLS listener (a TCP port)
         self.recording = self.workdir / "heard.wav"
         self.rtp_port = free_udp_port(count=4)
 
     def _rc(self) -> str:
-        kam = self.kam.port
+        if self.transport == "tls":
+            kam = self.kam.tls_port
+            sip = ["sip_port=0", "sip_tcp_port=0", f"sip_tls_port={self.sip_port}"]
+            proxy = [f"reg_proxy=<sip:127.0.0.1:{kam};transport=tls>",
+                     f"reg_route=<sip:127.0.0.1:{kam};transport=tls;lr>"]
+            tls = [f"root_ca={self.ca_file}", "verify_server_certs=1", "verify_server_cn=1",
+                   # In the rig's namespace (only lo, no route) linphone's network monitor finds no
+                   # local address but 127.0.0.1 and, ~5 s after start, declares the network DOWN and
+                   # resets its transports: over UDP harmless, over TLS it closes the connection
+                   # Kamailio relays the bot's BYE down (477, measured). So: no monitor.
+                   "auto_net_state_mon=0"]
+        else:
+            kam = self.kam.port
+            sip = [f"sip_port={self.sip_port}", "sip_tcp_port=0", "sip_tls_port=0"]
+            proxy = [f"reg_proxy=<sip:127.0.0.1:{kam};transport=udp>"]
+            tls = []
+        media = []
+        if self.media_encryption is not None:
+            media = [f"media_encryption={self.media_encryption}",
+                     f"media_encryption_mandatory={int(self.mandatory)}"]
         lines = [
-            "[sip]", f"sip_port={self.sip_port}", "sip_tcp_port=0", "sip_tls_port=0",
-            "default_proxy=0", "supported=replaces, outbound",
+            "[sip]", *sip,
+            "default_proxy=0", "supported=replaces, outbound", *media, *tls,
             "[rtp]", f"audio_rtp_port={self.rtp_port}", f"video_rtp_port={self.rtp_port + 2}",
             "[net]", "firewall_policy=0", "stun_server=",
             "[video]", "capture=0", "display=0", "automatically_initiate=0",
-            "[proxy_0]", f"reg_proxy=<sip:127.0.0.1:{kam};transport=udp>",
+            "[proxy_0]", *proxy,
             f"reg_identity=sip:{self.user}@127.0.0.1:{kam}",
             "reg_expires=60", "reg_sendregister=1", "publish=0",
         ]
@@ -206,7 +307,7 @@ class Linphone(_Softphone):
         self.proc.stdin.flush()
 
     def call(self, callee: str = "callbot") -> None:
-        self.send(f"call sip:{callee}@127.0.0.1:{self.kam.port}")
+        self.send(f"call {self.callee_uri(callee)}")
 
     def wait_connected(self, timeout: float = 20) -> bool:
         return self.wait_for(r"Call \d+ with .* connected", timeout)
@@ -253,12 +354,27 @@ class Baresip(_Softphone):
     restricts the account (``;audio_codecs=``); ``codecs=["G722"]`` also loads ``g722.so``. baresip ends the call when the
     source file ends, so ``source`` must be longer than the call.
     No STUN/TURN/ICE modules; DNS points at 127.0.0.1 (unused: numeric URIs).
+
+    ``transport="tls"`` (needs ``Kamailio(..., tls=True)``): registers and calls through
+    ``kam.tls_port`` (``;transport=tls`` in the account's URI, ``sip_cafile`` = ``ca_file``,
+    default ``kam.ca_file``). baresip 1.0 does *not* verify the server's certificate (it has
+    no such setting), so it cannot show that a bad certificate is refused. Its own TLS
+    listener is on ``sip_port + 1`` and accepts nothing (no certificate): requests reach it
+    down its own connection (Kamailio's contact alias). ``mediaenc="srtp-mand"`` loads
+    ``srtp.so`` and makes the account's calls SDES-SRTP only (``RTP/SAVP``); ``"srtp"``
+    offers it as ``RTP/AVP`` with ``a=crypto`` (best effort), ``"srtp-mandf"`` like
+    ``srtp-mand`` but also forces it on incoming calls.
     """
 
     binary = "baresip"
 
-    def __init__(self, *a, **kw) -> None:
+    def __init__(self, *a, mediaenc: str | None = None, **kw) -> None:
         super().__init__(*a, **kw)
+        if mediaenc not in (None, "srtp", "srtp-mand", "srtp-mandf"):
+            raise ValueError(f"mediaenc must be None, 'srtp', 'srtp-mand' or 'srtp-mandf', not {mediaenc!r}")
+        self.mediaenc = mediaenc
+        if self.transport == "tls":
+            self.sip_port = _free_port_pair()  # baresip 1.0: UDP+TCP on sip_port, TLS on sip_port + 1
         self.ctrl_port = free_udp_port()
         self.events: list[dict] = []
         self._sock: socket.socket | None = None
@@ -271,22 +387,28 @@ class Baresip(_Softphone):
 
     def start(self) -> "Baresip":
         d = self.workdir
+        tls = self.transport == "tls"
         (d / "config").write_text(
-            f"poll_method epoll\nsip_listen 127.0.0.1:{self.sip_port}\nnet_interface 127.0.0.1\n"
+            f"poll_method epoll\nsip_listen 127.0.0.1:{self.sip_port}\n"
+            + (f"sip_cafile {self.ca_file}\n" if tls else "")
+            + "net_interface 127.0.0.1\n"
             "dns_server 127.0.0.1:53\ncall_local_timeout 60\n"
             f"audio_player aubridge,heard\naudio_alert aubridge,alert\naudio_source aufile,{self.source}\n"
             "module_path /usr/lib/baresip/modules\n"
             "module opus.so\nmodule g711.so\n"
             + ("module g722.so\n" if "G722" in (self.codecs or ()) else "")
             + "module aufile.so\nmodule aubridge.so\nmodule sndfile.so\n"
-            "module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\n"
+            + ("module srtp.so\n" if self.mediaenc else "")
+            + "module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\n"
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\nsnd_path {d}\n"
         )
         # baresip names a codec by its sample rate, G.722 as G722/16000/1 (bare "G722" means 8000)
         names = [{"G722": "G722/16000/1"}.get(c.upper(), c) for c in self.codecs or ()]
         codecs = f";audio_codecs={','.join(names)}" if names else ""
+        mediaenc = f";mediaenc={self.mediaenc}" if self.mediaenc else ""
+        registrar = f"{self.kam.tls_port};transport=tls" if tls else f"{self.kam.port}"
         (d / "accounts").write_text(
-            f"<sip:{self.user}@127.0.0.1:{self.kam.port}>;regint=60;pubint=0;mwi=no{codecs}\n")
+            f"<sip:{self.user}@127.0.0.1:{registrar}>;regint=60;pubint=0;mwi=no{codecs}{mediaenc}\n")
         # -s: SIP trace (our "SIP log"), -4: IPv4 only
         self._spawn(["baresip", "-4", "-s", "-f", str(d)], stdin=subprocess.DEVNULL)
         self.log_path = self.out_path
@@ -300,7 +422,7 @@ class Baresip(_Softphone):
                 time.sleep(0.1)
         self._reader = threading.Thread(target=self._read_events, name="baresip-events", daemon=True)
         self._reader.start()
-        if not self.wait_for(r"\{0/UDP/v4\} 200 OK", 15):
+        if not self.wait_for(r"\{0/TLS/v4\} 200 OK" if tls else r"\{0/UDP/v4\} 200 OK", 15):
             raise RuntimeError(f"baresip did not register:\n{self.console()[-2000:]}")
         return self
 
@@ -339,7 +461,10 @@ class Baresip(_Softphone):
         return "\n".join(self.event_types())
 
     def call(self, callee: str = "callbot") -> None:
-        self.command("dial", f"sip:{callee}@127.0.0.1:{self.kam.port}")
+        # over TLS without ";transport=tls": baresip appends the account's transport itself
+        # (it dialled "...;transport=tls;transport=tls" when given one)
+        port = self.kam.tls_port if self.transport == "tls" else self.kam.port
+        self.command("dial", f"sip:{callee}@127.0.0.1:{port}")
 
     def wait_connected(self, timeout: float = 20) -> bool:
         return self.wait_for(r"CALL_ESTABLISHED", timeout, self._events_text)

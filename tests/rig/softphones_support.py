@@ -20,7 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["private_netns", "netns_unavailable", "sdp_codecs", "sdp_bodies",
+__all__ = ["private_netns", "netns_unavailable", "sdp_codecs", "sdp_bodies", "sdp_profile", "sdp_crypto",
            "RATE", "read_wav", "pcm_array", "frame_dbfs", "active_span", "align", "local_alignment",
            "Comparison", "compare"]
 
@@ -97,6 +97,24 @@ def sdp_codecs(sdp: str) -> list[str]:
         return []
     names = dict(re.findall(r"^a=rtpmap:(\d+) ([^/\s]+)", sdp, re.M))
     return [names.get(pt, _STATIC.get(pt, pt)) for pt in m.group(1).split()]
+
+
+def _audio_section(sdp: str) -> str:
+    """The SDP's audio media section: from its ``m=audio`` line up to the next ``m=`` line."""
+    m = re.search(r"^m=audio .*?(?=^m=|\Z)", sdp, re.M | re.S)
+    return m.group(0) if m else ""
+
+
+def sdp_profile(sdp: str) -> str | None:
+    """Transport profile of the audio m= line: ``"RTP/AVP"``, ``"RTP/SAVP"``, ... (None: no audio)."""
+    m = re.search(r"^m=audio \d+(?:/\d+)? (\S+)", sdp, re.M)
+    return m.group(1) if m else None
+
+
+def sdp_crypto(sdp: str) -> list[str]:
+    """Crypto suites of the audio section's ``a=crypto`` lines (RFC 4568), in order
+    (``["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"]``); the keys are not returned."""
+    return re.findall(r"^a=crypto:\d+ +(\S+)", _audio_section(sdp), re.M)
 
 
 def sdp_bodies(log: str, first_line: str) -> list[str]:

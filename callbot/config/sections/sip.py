@@ -83,6 +83,11 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str], base: Path | 
     transport = r.choice(t, s, "transport", d.transport, TRANSPORTS)
     tls_verify = r.boolean(t, s, "tls_verify", d.tls_verify)
     tls_ca_file = _tls_ca_file(r, t, base)
+    media_encryption = r.choice(t, s, "media_encryption", d.media_encryption, ("off", "optional", "required"))
+    if media_encryption != "off" and transport != "tls":
+        r.add(f'sip.media_encryption: "{media_encryption}" sends the SRTP keys (SDES) in the SDP, which '
+              f'over "{transport}" anyone on the way can read — set sip.transport = "tls", or '
+              f'media_encryption = "off"')
     if transport != "udp" and not register:
         r.add(f'sip.transport: "{transport}" needs sip.register = true — over TCP/TLS calls reach the bot '
               f"over the connection it registered on (it has no {transport.upper()} listener); use "
@@ -112,6 +117,7 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str], base: Path | 
         transport=transport,
         tls_ca_file=tls_ca_file,
         tls_verify=tls_verify,
+        media_encryption=media_encryption,
     )
 
 
