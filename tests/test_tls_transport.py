@@ -169,3 +169,59 @@ def test_the_keepalive_is_a_crlf_ping_and_a_silent_registrar_is_left_for_a_new_c
                 time.sleep(0.2)
             assert client.connection.socket is not first and bot.endpoint._registrar.state.registered
             assert kam.wait_registered("callbot", timeout=10)
+
+
+# -- NAT: the public address (#15.4) ----------------------------------------------------------------------
+@pytest.mark.integration
+@pytest.mark.skipif(not kamailio_binary(), reason="needs kamailio (Debian package kamailio)")
+def test_behind_nat_contact_via_and_sdp_carry_the_public_address_and_requests_carry_rport(tmp_path, short_prompts):
+    """sip.public_address (127.0.0.9 here: an address the bot does not listen on) goes into the
+    registration's Contact and Via and into the SDP answer; the sockets stay on local_ip, and
+    the registrar answers the bot at its real source thanks to rport."""
+    from callbot.telephony.democaller import DemoCaller
+
+    with Kamailio(tmp_path / "kamailio") as kam:
+        config = loopback_config(tmp_path, short_prompts, register=True, server="127.0.0.1", port=kam.port,
+                                 username="callbot", password="", register_expires=60,
+                                 public_address="127.0.0.9", trusted_sources=("127.0.0.1",))
+        with running_bot(config) as bot:
+            assert kam.wait_registered("callbot", timeout=15), kam.log_text()[-3000:]
+            contact = kam.contacts("callbot")[0]
+            report = DemoCaller("127.0.0.1", config.sip.local_port).call("<sip:03012345678@fritz.box>",
+                                                                        hangup_after=0.5, timeout=15)
+            wait_finished(bot, 15)
+    assert f"@127.0.0.9:{config.sip.local_port}" in contact, contact
+    assert "c=IN IP4 127.0.0.9" in report.answer_sdp and "127.0.0.1" not in report.answer_sdp, report.answer_sdp
+
+
+def test_the_register_itself_asks_for_rport_and_names_the_public_address(tmp_path, short_prompts):
+    """The bytes of the bot's REGISTER, read by a plain UDP socket standing in for the registrar."""
+    import socket
+
+    stub = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stub.bind(("127.0.0.1", 0))
+    stub.settimeout(10)
+    config = loopback_config(tmp_path, short_prompts, register=True, server="127.0.0.1",
+                             port=stub.getsockname()[1], username="callbot", password="",
+                             public_address="127.0.0.9")
+    try:
+        with running_bot(config):
+            data, source = stub.recvfrom(65535)
+    finally:
+        stub.close()
+    head = data.decode().split("\r\n\r\n")[0]
+    via = next(line for line in head.split("\r\n") if line.lower().startswith(("via:", "v:")))
+    contact = next(line for line in head.split("\r\n") if line.lower().startswith(("contact:", "m:")))
+    assert head.startswith("REGISTER ") and source == ("127.0.0.1", config.sip.local_port)
+    assert ";rport" in via and "127.0.0.9" in via and "@127.0.0.9:" in contact, head
+
+
+def test_public_address_must_be_an_ip_address(tmp_path):
+    from callbot.config.load import load_config
+    from callbot.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text('[sip]\npublic_address = "router.example"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert 'sip.public_address: expected an IP address such as "203.0.113.7"' in str(raised.value)

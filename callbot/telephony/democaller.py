@@ -42,6 +42,7 @@ class CallReport:
     codec: str | None = None            # the codec the bot answered with
     srtp: object | None = None          # the call's SrtpMedia when it was SRTP (srtp=True and answered)
     wire: list[bytes] = field(default_factory=list)  # the first received RTP packets as they arrived
+    answer_sdp: str = ""                # the SDP of the bot's 200 OK
     rate: int = SAMPLE_RATE             # sample rate of ``audio`` (16000 for G.722)
     responses: list[str] = field(default_factory=list)      # status lines seen
     answers_spoken: int = 0             # how many of ``answers`` the caller started to say
@@ -196,6 +197,7 @@ class DemoCaller:
                         )
                         sip.sendto(ack.encode(), addr)
                         remote_rtp = _sdp_target(body)
+                        report.answer_sdp = report.answer_sdp or body
                         if media is None and remote_rtp is not None:
                             codec = BY_PAYLOAD.get(_sdp_payload(body), G711U)()
                             report.codec, report.rate = codec.name, codec.rate

@@ -97,6 +97,8 @@ class SipEndpoint:
             if stream:
                 raise SipError(describe_connect_error(exc, s)) from exc
             raise SipError(f"cannot start SIP on {s.local_ip}:{s.local_port}: {exc}") from exc
+        if s.public_address:  # behind NAT: Contact, Via and SDP say the public address; sockets stay local
+            self._phone.sip.myIP = s.public_address
         self._watchdog = threading.Thread(target=self._watch_loop, name="callbot-watchdog", daemon=True)
         self._watchdog.start()
         self._timers = threading.Thread(target=self._timer_loop, name="callbot-sip-timers", daemon=True)

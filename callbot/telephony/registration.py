@@ -234,7 +234,7 @@ class Registrar(threading.Thread):
             return str(exc) or type(exc).__name__, not answered
         granted = granted_expiry(
             str(response.raw, "utf8", errors="replace"),
-            f"@{self._settings.local_ip}:{self._settings.local_port}",
+            f"@{self._settings.public_address or self._settings.local_ip}:{self._settings.local_port}",
             self._settings.register_expires,
         )
         if granted <= 0:

@@ -41,4 +41,5 @@ class SipSettings:
     transport: str = "udp"  # udp | tcp | tls: how SIP reaches the registrar (tcp/tls: one persistent connection)
     tls_ca_file: str = ""  # PEM file of a private CA the registrar's certificate is checked against ("" = system store)
     tls_verify: bool = True  # False: the registrar's certificate is not checked (loud warning; tests only)
+    public_address: str = ""  # behind NAT: the public IP written into Contact, Via and SDP ("" = local_ip)
     media_encryption: str = "off"  # off | optional | required: SRTP with SDES keys (only with transport tls)

@@ -253,11 +253,14 @@ class Linphone(_Softphone):
             proxy = [f"reg_proxy=<sip:127.0.0.1:{kam};transport=tls>",
                      f"reg_route=<sip:127.0.0.1:{kam};transport=tls;lr>"]
             tls = [f"root_ca={self.ca_file}", "verify_server_certs=1", "verify_server_cn=1",
-                   # In the rig's namespace (only lo, no route) linphone's network monitor finds no
-                   # local address but 127.0.0.1 and, ~5 s after start, declares the network DOWN and
-                   # resets its transports: over UDP harmless, over TLS it closes the connection
-                   # Kamailio relays the bot's BYE down (477, measured). So: no monitor.
-                   "auto_net_state_mon=0"]
+                   # In the rig's namespace (only lo) linphone's network monitor sees no address but
+                   # 127.0.0.1 and ::1 and, 5 s after start, declares the network DOWN and resets its
+                   # transports: harmless over UDP, but over TLS that closes the connection Kamailio
+                   # relays the bot's BYE down (477, measured). Without IPv6 the monitor never sees
+                   # "::1" and keeps the network UP (ipv6_migration_done: or linphone's one-time
+                   # migration turns IPv6 back on). (auto_net_state_mon=0 instead leaves the network
+                   # DOWN: then linphonec never registers.)
+                   "use_ipv6=0", "ipv6_migration_done=1"]
         else:
             kam = self.kam.port
             sip = [f"sip_port={self.sip_port}", "sip_tcp_port=0", "sip_tls_port=0"]

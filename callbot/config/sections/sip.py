@@ -83,6 +83,7 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str], base: Path | 
     transport = r.choice(t, s, "transport", d.transport, TRANSPORTS)
     tls_verify = r.boolean(t, s, "tls_verify", d.tls_verify)
     tls_ca_file = _tls_ca_file(r, t, base)
+    public_address = _public_address(r, t.get("public_address", MISSING))
     media_encryption = r.choice(t, s, "media_encryption", d.media_encryption, ("off", "optional", "required"))
     if media_encryption != "off" and transport != "tls":
         r.add(f'sip.media_encryption: "{media_encryption}" sends the SRTP keys (SDES) in the SDP, which '
@@ -118,7 +119,20 @@ def load_sip(r: Reader, t: dict[str, Any], env: Mapping[str, str], base: Path | 
         tls_ca_file=tls_ca_file,
         tls_verify=tls_verify,
         media_encryption=media_encryption,
+        public_address=public_address,
     )
+
+
+def _public_address(r: Reader, value: Any) -> str:
+    """sip.public_address: "" or an IP literal (what the PBX or trunk sees of this machine)."""
+    if value is MISSING or value == "":
+        return ""
+    try:
+        return str(ipaddress.ip_address(value.strip())) if isinstance(value, str) else str(ipaddress.ip_address(""))
+    except ValueError:
+        r.add(f'sip.public_address: expected an IP address such as "203.0.113.7" (the router\'s public '
+              f'address) or "" for none, got {describe(value)}')
+        return ""
 
 
 def _tls_ca_file(r: Reader, t: dict[str, Any], base: Path | None) -> str:
