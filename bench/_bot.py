@@ -37,12 +37,15 @@ def intervals_ms(times: list[float]) -> list[float]:
 
 
 def write_bot_config(work: Path, kam: Kamailio, prompts: Path, *, rtp_ports: tuple[int, int],
-                     speech: Mapping[str, object]) -> Path:
-    """A config.toml in ``work`` that registers the bot at ``kam`` as "callbot" and logs warnings only."""
+                     speech: Mapping[str, object], sip: Mapping[str, object] | None = None) -> Path:
+    """A config.toml in ``work`` that registers the bot at ``kam`` as "callbot" and logs warnings only
+    (``sip``: more [sip] keys, e.g. transport, port and tls_ca_file for TLS)."""
     config = work / "config.toml"
     speech_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in speech.items())
+    sip = {"port": kam.port, **(sip or {})}
+    sip_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in sip.items())
     config.write_text(
-        f'[sip]\nserver = "127.0.0.1"\nport = {kam.port}\nusername = "callbot"\n'
+        f'[sip]\nserver = "127.0.0.1"\n{sip_lines}username = "callbot"\n'
         f'local_ip = "127.0.0.1"\nlocal_port = {free_udp_port()}\n'
         f"rtp_port_min = {rtp_ports[0]}\nrtp_port_max = {rtp_ports[1]}\n"
         f'[storage]\ndatabase = "{work}/calls.db"\nrecordings = "{work}/recordings"\n'

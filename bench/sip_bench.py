@@ -12,7 +12,12 @@ one) and each N (default 1, 5, 20) it places N calls at once (one SIPp burst),
 
 Everything runs on 127.0.0.1; the bot runs as a separate ``callbot run`` process
 so its CPU is measured alone. The machine (cores, CPU model) is printed first.
-Usage: ``python bench/sip_bench.py [--calls 1,5,20] [--rounds 3] [--codecs g711,g722]``.
+With ``--transport tls`` the bot registers at Kamailio over TLS (Kamailio's TLS module, a
+test CA made for the run) and the SIPp callers' calls reach it over that connection; with
+``--srtp`` as well, the callers offer SRTP (SDES) and the bot must answer it
+(``media_encryption = "required"``): every RTP packet it sends is then SRTP.
+Usage: ``python bench/sip_bench.py [--calls 1,5,20] [--rounds 3] [--codecs g711,g722]
+[--transport udp|tls] [--srtp]``.
 """
 
 from __future__ import annotations
@@ -71,8 +76,13 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}"
 
 
+#: The SIPp callers' SDES key when they offer SRTP (they send no RTP; the bot encrypts with its own).
+SRTP_OFFER = {"profile": "RTP/SAVP",
+              "media_extra": "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + "QUJD" * 10 + "\r\na=ptime:20"}
+
+
 def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: Path, rows_before: int,
-              codec: str = "g711") -> dict:
+              codec: str = "g711", srtp: bool = False) -> dict:
     level_dir = work / f"level-{codec}-{n}-{rows_before}"
     level_dir.mkdir()
     total = n * rounds
@@ -84,7 +94,7 @@ def run_level(n: int, rounds: int, work: Path, kam: Kamailio, bot_pid: int, db: 
             round_dir.mkdir()
             result = run_sipp(
                 "uac_anonymous", kam.address, workdir=round_dir,
-                keys={"sink_port": sink.port, "payloads": OFFERS[codec]},
+                keys={"sink_port": sink.port, "payloads": OFFERS[codec], **(SRTP_OFFER if srtp else {})},
                 calls=n, concurrent=n, rate=max(1, n) * 10, timeout=60,
                 extra_args=["-trace_rtt", "-rtt_freq", "1"],
             )
@@ -128,6 +138,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="calls per level = concurrency × rounds (more INVITE→200 samples)")
     parser.add_argument("--codecs", default="g711,g722", help="comma-separated: g711, g722")
+    parser.add_argument("--transport", choices=("udp", "tls"), default="udp",
+                        help="how the bot registers and gets its calls (the callers reach Kamailio over UDP)")
+    parser.add_argument("--srtp", action="store_true", help="callers offer SRTP; the bot requires it (needs tls)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per level")
     args = parser.parse_args()
     levels = [int(x) for x in args.calls.split(",")]
@@ -135,12 +148,18 @@ def main() -> int:
     unknown = [c for c in codecs if c not in OFFERS]
     if unknown:
         parser.error(f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(OFFERS)}")
+    if args.srtp and args.transport != "tls":
+        parser.error("--srtp needs --transport tls (the bot takes SDES keys only over TLS)")
+    print(f"transport: {args.transport.upper()}{' + SRTP' if args.srtp else ''}")
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="callbot-bench-") as tmp:
         work = Path(tmp)
-        with Kamailio(work / "kamailio") as kam:
+        with Kamailio(work / "kamailio", tls=args.transport == "tls") as kam:
+            sip = {} if args.transport == "udp" else {
+                "transport": "tls", "port": kam.tls_port, "tls_ca_file": str(kam.ca_file),
+                "media_encryption": "required" if args.srtp else "off"}
             config = write_bot_config(work, kam, REPO / "prompts", rtp_ports=(30000, 30399),
-                                      speech={"transcription": "off"})
+                                      speech={"transcription": "off"}, sip=sip)
             with bot_process(config, kam, register_timeout=20) as bot:
                 time.sleep(1.0)
                 idle0, t0 = cpu_seconds(bot.pid), time.monotonic()
@@ -153,7 +172,8 @@ def main() -> int:
                     for n in levels:
                         with sqlite3.connect(db) as conn:
                             rows_before = conn.execute("select coalesce(max(id), 0) from calls").fetchone()[0]
-                        results.append(run_level(n, args.rounds, work, kam, bot.pid, db, rows_before, codec))
+                        results.append(run_level(n, args.rounds, work, kam, bot.pid, db, rows_before, codec,
+                                                 args.srtp))
     if args.json:
         for r in results:
             print(json.dumps(r))

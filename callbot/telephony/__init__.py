@@ -15,7 +15,10 @@
 - ``asking.py``        OPTIONS pings (the keepalive) and which responses are the bot's own (a mixin of the client)
 - ``routes.py``        Record-Route / route set and ``tel:`` URI rewriting (pure)
 - ``message.py``       SIP grammar: header lines and name-addr values as plain values (pure)
-- ``democaller.py``    a small SIP caller for ``callbot demo`` (plain sockets, G.711)
+- ``stream.py``        SIP over TCP/TLS: the TLS context, the connection's patches, reconnect, CRLF keepalive
+- ``srtp.py``          SRTP with SDES keys: a=crypto lines (pure) and the call's libsrtp sessions (pylibsrtp)
+- ``codecs.py``        G.711 and G.722 for the demo caller (G722: the library rfcvoip uses)
+- ``democaller.py``    a small SIP caller for ``callbot demo`` and tests (plain sockets, G.711/G.722, SRTP)
 
 Why rfcvoip plus our own transaction layer (measured 2026-12-02, loopback, 2 cores, Python 3.11):
 the same raw-UDP probes (never ACK, repeat the INVITE, G.722/Opus/SRTP offers) were run against
@@ -34,9 +37,16 @@ signalling only (no RTP, no TCP/TLS), runs its own reactor with 7 threads and pu
 dependencies (Flask …): rfcvoip would stay for the media, two SIP stacks. Decision: keep rfcvoip
 and keep the transactions here, pure and tested with a fake clock (tests/test_transactions.py) and
 under real loss (tests/test_packet_loss.py: 5 % and 15 % on every datagram, ≥ 19/20 calls).
-Revisit pjsua2, built from source with OpenSSL 3, Opus and PJSUA_MAX_CALLS ≥ 32, when SRTP/TLS
-(issue #15) or G.722 is built.
+G.722, TCP/TLS and SRTP were then built on this stack rather than switching: rfcvoip's G.722
+(PyPI ``G722``, round trip correlation 0.999, 0.04 ms per frame) and its TCP/TLS client (one
+connection, Content-Length framing) work once patched (stream.py: reconnect, SO_REUSEADDR, the
+stream's source, CRLF keepalive, no retransmissions); SRTP is libsrtp via ``pylibsrtp`` (aiortc's
+binding) on the library's packet builder and parser (srtp.py). pjsua2 was measured again for it:
+no wheel with TLS 1.3 and more than 4 calls exists (``pjsua2-python`` 2.15.1.post1: OpenSSL
+1.0.2k, 4 calls; ``pjsua2-pybind11`` 0.1a3: no TLS). Reads and writes on the TLS socket run on
+different threads, so they are serialized by one lock (stream.SerializedTLS: OpenSSL forbids
+them at once).
 
-May import: the leaves (callbot.audio, callbot.errors) and rfcvoip. No rfcvoip type leaves
+May import: the leaves (callbot.audio, callbot.errors), rfcvoip, G722 and (srtp.py only) pylibsrtp. No rfcvoip type leaves
 this package; the call layer sees an IncomingCall through callbot.call.ports.InboundCall.
 """

@@ -291,7 +291,7 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
                 time.sleep(RECV_WAIT)
                 continue
             try:
-                if down is None or not self.connection._stream_has_message():
+                if down is None or not (self.connection._stream_has_message() or _tls_pending(sock)):
                     select.select([sock], [], [], RECV_WAIT)
                 with acquired_lock_and_unblocked_socket(self.recvLock, sock):
                     self.recv()
@@ -358,6 +358,12 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
         message.disabled_streams = disabled
         message.srtp_remote, message.srtp_local = keys  # SRTP keys (srtp.py): never seen by the library
         return message
+
+
+def _tls_pending(sock) -> bool:
+    """Decrypted bytes wait inside OpenSSL: select() would not see them."""
+    pending = getattr(sock, "pending", None)
+    return bool(pending and pending())
 
 
 def _call_id_of(message: bytes) -> str:

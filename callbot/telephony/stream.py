@@ -100,13 +100,39 @@ def _open_stream_socket(self: SIPConnection) -> socket.socket:
             sock.connect(sockaddr)
             if self.target.transport == SIPTransport.TLS:
                 context = self.tls_context or ssl.create_default_context()
-                sock = context.wrap_socket(sock, server_hostname=self.tls_server_name or self.target.host)
+                sock = SerializedTLS(context.wrap_socket(sock, server_hostname=self.tls_server_name or self.target.host))
             self._stream_buffer = b""
             return sock
         except BaseException as exc:
             last_error = exc
             sock.close()
     raise last_error if last_error is not None else OSError(f"cannot resolve {self.target.host!r}")
+
+
+class SerializedTLS:
+    """A TLS socket whose reads and writes never run at the same time: the receive thread reads
+    while registrar, timer and call threads write, and OpenSSL forbids concurrent SSL_read and
+    SSL_write on one connection (CPython 3.11 adds no lock). Reads are non-blocking (the receive
+    loop waits in select() first), so a writer waits microseconds. Everything else is the socket's."""
+
+    def __init__(self, sock: ssl.SSLSocket):
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def recv(self, size: int) -> bytes:
+        with self._lock:
+            return self._sock.recv(size)
+
+    def send(self, data) -> int:
+        with self._lock:
+            return self._sock.send(data)
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._sock.pending()
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 # WORKAROUND SIPTransport.py:623-628: leading CRLFs (the registrar's keepalive pong) are dropped

@@ -117,6 +117,8 @@ DEFAULT_KEYS: dict[str, str] = {
     "extra_headers": "",  # CRLF-joined header lines, "" = none
     "pai_number": "+4930123456",  # uac_anonymous
     "payloads": "0 8 101",  # uac_anonymous: audio payload types offered (9 = G.722)
+    "profile": "RTP/AVP",  # uac_anonymous: the media profile (RTP/SAVP: SRTP)
+    "media_extra": "a=ptime:20",  # uac_anonymous: attribute lines after the rtpmaps (a=crypto …)
     "answer_timeout_ms": "10000",  # wait for 200 (uac_*) / 180 (uac_cancel)
     "bye_timeout_ms": "30000",  # wait for BYE / final responses
     "hold_ms": "1000",  # uac_caller_bye, uas_answer_bye: talk time before BYE
