@@ -6,24 +6,31 @@ call through ``kam.tls_port`` with mandatory SRTP (baresip ``mediaenc=srtp-mand`
 network namespace (only ``lo``), as in tests/test_softphones.py. linphone verifies Kamailio's
 certificate against the test CA; baresip 1.0 cannot (it has no such setting).
 
-Without the bot's SRTP these tests show the clients' side: each registers over TLS, an INVITE
-to a user who is absent goes out over TLS and its 404/480 comes back, and the offer is
-``RTP/SAVP`` with an ``AES_CM_128_HMAC_SHA1_80`` crypto line. The end-to-end call to the bot
-(``sip.media_encryption = "required"``) is written and skipped until the bot has SRTP.
+The clients' side first: each registers over TLS, an INVITE to a user who is absent goes out
+over TLS and its 404/480 comes back, and the offer is ``RTP/SAVP`` with an
+``AES_CM_128_HMAC_SHA1_80`` crypto line. Then end to end with the bot registered over TLS and
+``sip.media_encryption = "required"``: the client hears the prompt (decrypted on its side), and
+the bot records what linphone says (decrypted on the bot's side) at correlation ≥ 0.9.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from callbot.audio import write_wav
 
 from rig import Kamailio, kamailio_binary, kamailio_tls_module
 from rig.softphones import Baresip, Linphone, netns_unavailable, private_netns
 from tests.conftest import loopback_config, running_bot
-from tests.test_softphones import BUNDLED, CALLER, assert_heard_prompt, explain, finished_row, silence_wav
+from rig.softphones_support import compare, read_wav
+from tests.test_softphones import (BUNDLED, CALLER, assert_heard_prompt, explain, finished_row, prompt, silence_wav,
+                                   speech_wav)
 
 _NO_NETNS = netns_unavailable()
 BARESIP_SRTP = Path("/usr/lib/baresip/modules/srtp.so")
@@ -108,7 +115,7 @@ def test_softphone_call_to_an_absent_user_fails_over_tls_with_an_srtp_offer(tmp_
 
 
 # --------------------------------------------------------------------------
-# End to end: the bot registered over TLS, SRTP required (needs the bot's SRTP)
+# End to end: the bot registered over TLS, SRTP required
 # --------------------------------------------------------------------------
 
 
@@ -127,7 +134,6 @@ def tls_rig(tmp_path: Path, unknown: str = "greet", media_encryption: str = "req
                 yield kam, bot, config
 
 
-@pytest.mark.skip(reason="needs the bot's SRTP (sip.media_encryption), being written")
 @pytest.mark.parametrize("client", ["baresip", "linphone"])
 def test_softphone_hears_the_hello_over_tls_and_srtp(tmp_path, client):
     need(client)
@@ -149,3 +155,31 @@ def test_softphone_hears_the_hello_over_tls_and_srtp(tmp_path, client):
     else:
         assert "CALL_CLOSED" in phone.event_types() and "end of file" not in phone.closed_reason()
     assert_heard_prompt(phone, "hello")  # decrypted on the client's side: SRTP both ways works
+
+
+def test_the_bot_records_what_linphone_says_over_srtp(tmp_path):
+    """The caller's audio arrives encrypted; the bot's recording of its turn is what was said."""
+    need("linphone")
+    speech = speech_wav(tmp_path)
+    lead = sum(prompt(p).duration for p in ("greeting", "recording_notice", "ask_identity")) + 2.0
+    mic = np.concatenate([np.zeros(int(8000 * lead)), speech, np.zeros(8000 * 40)])
+    source = tmp_path / "mic.wav"
+    write_wav(source, mic.astype("<i2").tobytes())
+    with tls_rig(tmp_path, unknown="screen") as (kam, bot, config), \
+            secure_phone("linphone", tmp_path / "linphone", kam, source) as phone:
+        phone.call()
+        assert phone.wait_connected(20), explain_tls(phone, kam)
+        recordings = Path(config.storage.recordings)
+        deadline = time.monotonic() + lead + len(speech) / 8000 + 15
+        turns = []
+        while time.monotonic() < deadline and not turns:
+            time.sleep(0.3)
+            turns = sorted(recordings.glob("*/*identity*.wav"))
+        time.sleep(0.5)
+        phone.hangup()
+        assert phone.wait_ended(15), explain_tls(phone, kam)
+        finished_row(bot)
+    assert phone.answer_profile() == "RTP/SAVP"
+    assert turns, f"no caller turn under {recordings}\n{explain_tls(phone, kam)}"
+    cmp = compare(speech, read_wav(turns[0]))
+    assert cmp.correlation >= 0.9, cmp.describe()

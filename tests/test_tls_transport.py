@@ -71,6 +71,23 @@ def test_the_bot_registers_and_takes_a_call_over_its_connection(tmp_path, short_
 
 
 @needs_tls
+def test_the_callers_bye_reaches_the_bot_over_its_tls_connection(tmp_path, short_prompts):
+    """An in-dialog request of the far end (its BYE, relayed by Kamailio over the bot's flow) is
+    answered, and the row says the caller hung up."""
+    with Kamailio(tmp_path / "kamailio", tls=True) as kam:
+        config = stream_config(tmp_path, short_prompts, kam, "tls")
+        config = replace(config, calls=replace(config.calls, unknown="screen"))
+        with running_bot(config) as bot:
+            assert kam.wait_registered("callbot", timeout=15), kam.log_text()[-3000:]
+            (tmp_path / "sipp").mkdir()
+            result = run_sipp("uac_caller_bye", kam.address, workdir=tmp_path / "sipp", timeout=30,
+                              from_user="03012345678", keys={"hold_ms": 1500})
+            [row] = wait_finished(bot, 15)
+    assert result.successful == 1 and result.failed == 0, result
+    assert row.outcome == "caller_hung_up", row
+
+
+@needs_tls
 def test_a_registrar_restart_drops_the_connection_and_the_bot_comes_back_on_it(tmp_path, short_prompts):
     with Kamailio(tmp_path / "kamailio", tls=True) as kam:
         config = stream_config(tmp_path, short_prompts, kam, "tls", keepalive=5.0)
