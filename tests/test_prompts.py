@@ -821,9 +821,13 @@ def test_cli_export_is_exactly_what_callers_hear(shipped, tmp_path, no_espeak):
     wide = tmp_path / "out" / "withheld-16k.wav"
     result = run_cli("export", "withheld", str(wide), "--rate", "16000", "--config", str(config))
     assert result.exit_code == 0 and "16 kHz" in result.output, result.output
+    # the same cache as the CLI's: the process-wide temporary one may hold an espeak-ng 16 kHz render
+    # from another test, while here (no TTS) the 16 kHz audio is the 8 kHz seed resampled
+    library = PromptLibrary.load(shipped, "de", cache_dir=tmp_path / "cache")
     with wave.open(str(wide)) as wav:
         assert wav.getframerate() == 16000
-        assert wav.readframes(wav.getnframes()) == PromptLibrary.load(shipped, "de").get("withheld").pcm_at(16000)
+        same = wav.readframes(wav.getnframes()) == library.get("withheld").pcm_at(16000)
+    assert same, "the exported 16 kHz prompt is not what G.722 callers hear"
 
 
 def test_cli_export_unknown_and_broken(shipped, tmp_path, no_espeak):
