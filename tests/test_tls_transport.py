@@ -63,6 +63,11 @@ def test_the_bot_registers_and_takes_a_call_over_its_connection(tmp_path, short_
             assert kam.wait_registered("callbot", timeout=15), kam.log_text()[-3000:]
             contact = kam.contacts("callbot")[0]
             assert f"transport={transport}" in contact.lower(), contact
+            import socket
+            sock = bot.endpoint._phone.sip.connection.socket
+            # no Nagle: a 200 OK must not wait for the peer's delayed ACK (44 ms INVITE→200 before)
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert sock.getsockname() == ("127.0.0.1", config.sip.local_port)  # the bot's own port
             result, packets = call_through(kam, tmp_path / "sipp")
             [row] = wait_finished(bot, 15)
     assert result.successful == 1 and result.failed == 0, result

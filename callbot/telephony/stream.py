@@ -86,7 +86,7 @@ SEND_TIMEOUT = 10.0
 
 
 # WORKAROUND SIPTransport.py:514-545: the stream socket binds the bot's fixed local port without
-# SO_REUSEADDR, so a reconnect (or a restart) within TCP's TIME_WAIT minute failed with "Address
+# SO_REUSEADDR (and without TCP_NODELAY), so a reconnect (or a restart) within TCP's TIME_WAIT minute failed with "Address
 # already in use"; a connection attempt could hang for the library's 30 s send timeout.
 def _open_stream_socket(self: SIPConnection) -> socket.socket:
     last_error: BaseException | None = None
@@ -95,6 +95,9 @@ def _open_stream_socket(self: SIPConnection) -> socket.socket:
         sock = socket.socket(family, socktype, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # small SIP messages go out at once: with Nagle's algorithm each 100/180/200 waited for
+            # the peer's delayed ACK (INVITE→200 took 44 ms at one call, bench/sip_bench.py)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(min(self.send_timeout, SEND_TIMEOUT))
             sock.bind(self._socket_address(self._local_bind_host(family), self.local_port, family))
             sock.connect(sockaddr)
