@@ -247,3 +247,29 @@ def test_public_address_must_be_an_ip_address(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert 'sip.public_address: expected an IP address such as "203.0.113.7"' in str(raised.value)
+
+
+@pytest.mark.parametrize("sip, message", [
+    ('transport = "udp"\nmedia_encryption = "required"',
+     'sip.media_encryption: "required" sends the SRTP keys (SDES) in the SDP, which over "udp" anyone'),
+    ('transport = "tcp"\nmedia_encryption = "optional"', 'over "tcp" anyone on the way can read'),
+    ('transport = "tls"\nregister = false', 'sip.transport: "tls" needs sip.register = true'),
+    ('transport = "udp"\ntls_ca_file = "good.pem"', 'sip.tls_ca_file: only used with sip.transport = "tls"'),
+    ('transport = "tls"\ntls_ca_file = "missing.pem"', "sip.tls_ca_file: cannot read"),
+    ('transport = "tls"\ntls_ca_file = "ca.pem"', "holds no PEM certificate"),
+    ('transport = "sctp"', 'sip.transport: expected one of "udp", "tcp", "tls", got "sctp"'),
+    ('media_encryption = "always"', 'sip.media_encryption: expected one of "off", "optional", "required"'),
+])
+def test_transport_settings_are_checked_with_the_key_and_the_fix(tmp_path, sip, message):
+    from callbot.config.load import load_config
+    from callbot.errors import ConfigError
+
+    import trustme
+
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "good.pem"))
+    path = tmp_path / "c.toml"
+    path.write_text(f"[sip]\n{sip}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert message in str(raised.value), str(raised.value)
