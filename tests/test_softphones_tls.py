@@ -10,7 +10,8 @@ The clients' side first: each registers over TLS, an INVITE to a user who is abs
 over TLS and its 404/480 comes back, and the offer is ``RTP/SAVP`` with an
 ``AES_CM_128_HMAC_SHA1_80`` crypto line. Then end to end with the bot registered over TLS and
 ``sip.media_encryption = "required"``: the client hears the prompt (decrypted on its side), and
-the bot records what linphone says (decrypted on the bot's side) at correlation ≥ 0.9.
+the bot records what linphone says (decrypted on the bot's side) at correlation ≥ 0.9, while a
+capture on the namespace's loopback shows that no RTP packet of the call was plain.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from callbot.audio import write_wav
 from rig import Kamailio, kamailio_binary, kamailio_tls_module
 from rig.softphones import Baresip, Linphone, netns_unavailable, private_netns
 from tests.conftest import loopback_config, running_bot
+from rig.capture import LoopbackCapture
 from rig.softphones_support import compare, read_wav
 from tests.test_softphones import (BUNDLED, CALLER, assert_heard_prompt, explain, finished_row, prompt, silence_wav,
                                    speech_wav)
@@ -166,6 +168,7 @@ def test_the_bot_records_what_linphone_says_over_srtp(tmp_path):
     source = tmp_path / "mic.wav"
     write_wav(source, mic.astype("<i2").tobytes())
     with tls_rig(tmp_path, unknown="screen") as (kam, bot, config), \
+            LoopbackCapture(range(config.sip.rtp_port_min, config.sip.rtp_port_max + 1)) as capture, \
             secure_phone("linphone", tmp_path / "linphone", kam, source) as phone:
         phone.call()
         assert phone.wait_connected(20), explain_tls(phone, kam)
@@ -183,3 +186,7 @@ def test_the_bot_records_what_linphone_says_over_srtp(tmp_path):
     assert turns, f"no caller turn under {recordings}\n{explain_tls(phone, kam)}"
     cmp = compare(speech, read_wav(turns[0]))
     assert cmp.correlation >= 0.9, cmp.describe()
+    # the capture on lo, both directions of the bot's media: every RTP packet carries the SRTP
+    # authentication tag (G.711: 12 + 160 + 10 or 4 bytes), none is plain (12 + 160)
+    sizes = sorted({len(p) for p in capture.rtp()})
+    assert len(capture.rtp()) > 200 and 172 not in sizes and set(sizes) <= {176, 182}, sizes
