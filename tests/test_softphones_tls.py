@@ -30,7 +30,7 @@ from rig import Kamailio, kamailio_binary, kamailio_tls_module
 from rig.softphones import Baresip, Linphone, netns_unavailable, private_netns
 from tests.conftest import loopback_config, running_bot
 from rig.capture import LoopbackCapture
-from rig.softphones_support import compare, read_wav
+from rig.softphones_support import compare, pcm_array, read_wav
 from tests.test_softphones import (BUNDLED, CALLER, assert_heard_prompt, explain, finished_row, prompt, silence_wav,
                                    speech_wav)
 
@@ -190,3 +190,31 @@ def test_the_bot_records_what_linphone_says_over_srtp(tmp_path):
     # authentication tag (G.711: 12 + 160 + 10 or 4 bytes), none is plain (12 + 160)
     sizes = sorted({len(p) for p in capture.rtp()})
     assert len(capture.rtp()) > 200 and 172 not in sizes and set(sizes) <= {176, 182}, sizes
+
+
+def test_hold_and_resume_keep_the_srtp_call_going(tmp_path):
+    """linphone holds and resumes the SRTP call (two re-INVITEs with RTP/SAVP offers): both are
+    answered RTP/SAVP with the bot's same key, and the prompt is heard again after the resume —
+    decrypted, and not cut off by the RTP watchdog."""
+    need("linphone")
+    source = silence_wav(tmp_path / "mic.wav", 60)
+    with tls_rig(tmp_path) as (kam, bot, _), secure_phone("linphone", tmp_path / "linphone", kam, source) as phone:
+        phone.call()
+        assert phone.wait_connected(20), explain_tls(phone, kam)
+        time.sleep(2.5)
+        phone.pause()
+        assert phone.wait_for(r"Call \d+ .* is now paused", 10), explain_tls(phone, kam)
+        time.sleep(2.0)
+        after = phone.workdir / "heard-after-resume.wav"
+        phone.send(f"record {after}")
+        phone.resume()
+        assert phone.wait_for(r"(?s)Media streams established.*Media streams established", 10), explain_tls(phone, kam)
+        phone.wait_ended(25)
+        row = finished_row(bot)
+    answers = phone.answers()
+    assert len(answers) == 3, answers                                    # call, hold, resume
+    keys = {line for answer in answers for line in answer.splitlines() if line.startswith("a=crypto:")}
+    assert all("RTP/SAVP" in answer for answer in answers) and len(keys) == 1, answers
+    heard = compare(pcm_array(prompt("hello").pcm), read_wav(after))
+    assert heard.heard_seconds >= 3.0 and heard.local >= 0.4, heard.describe()
+    assert row.outcome == "answered", row

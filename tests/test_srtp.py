@@ -163,3 +163,23 @@ def test_required_srtp_refuses_a_plain_caller_with_488_and_a_row(tmp_path, short
             bot.stop()
     assert report.status == 488
     assert row.outcome == "refused" and any("plain RTP is refused" in (e.reason or "") for e in events), events
+
+
+def test_a_reoffer_with_the_same_key_keeps_the_receive_session_across_a_sequence_wrap():
+    """RFC 4568 §7.1.4: an unchanged key continues the crypto context. A new session would start its
+    rollover counter at 0 and reject every packet after the caller's sequence number wrapped."""
+    caller = Crypto("1", "AES_CM_128_HMAC_SHA1_80", KEY)
+    bot = answer_crypto(caller)
+    at_caller, at_bot = SrtpMedia(remote=bot, local=caller), SrtpMedia(remote=caller, local=bot)
+
+    def packet(seq: int) -> bytes:
+        return bytes([0x80, 0]) + (seq & 0xFFFF).to_bytes(2, "big") + bytes(4) + (7).to_bytes(4, "big") + bytes(160)
+
+    for seq in range(65530, 65536):
+        assert at_bot.unprotect(at_caller.protect(packet(seq))) is not None
+    at_bot.rekey(Crypto("1", "AES_CM_128_HMAC_SHA1_80", KEY))      # the re-INVITE's offer, same key
+    for seq in range(65536, 65541):                                # wrapped: 0, 1, 2 …
+        assert at_bot.unprotect(at_caller.protect(packet(seq))) is not None
+    new = Crypto("1", "AES_CM_128_HMAC_SHA1_80", secrets.token_bytes(30))
+    at_bot.rekey(new)                                              # a new key: a new receive session
+    assert at_bot.remote == new and at_bot.unprotect(at_caller.protect(packet(65541))) is None

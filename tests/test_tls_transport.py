@@ -273,3 +273,91 @@ def test_transport_settings_are_checked_with_the_key_and_the_fix(tmp_path, sip, 
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert message in str(raised.value), str(raised.value)
+
+
+class StreamRegistrar:
+    """A registrar stand-in on TCP: answers every REGISTER with 200 (Content-Length framing) and
+    never answers a CRLF ping (no RFC 5626 support); ``poison()`` sends a message whose framing is
+    broken (two different Content-Length headers) down the newest connection."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections: list = []
+        self.registers = 0
+        self._threads = threading
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            self._threads.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn) -> None:
+        import re
+
+        buffer = b""
+        while True:
+            try:
+                chunk = conn.recv(65535)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer = (buffer + chunk).lstrip(b"\r\n")
+            while b"\r\n\r\n" in buffer:
+                head, _, rest = buffer.partition(b"\r\n\r\n")
+                length = int((re.search(rb"(?im)^content-length:\s*(\d+)", head) or [b"", b"0"])[1])
+                buffer = rest[length:].lstrip(b"\r\n")
+                if head.startswith(b"REGISTER "):
+                    self.registers += 1
+                    keep = [line for line in head.split(b"\r\n")[1:]
+                            if line.split(b":")[0].strip().lower() in (b"via", b"from", b"to", b"call-id", b"cseq",
+                                                                       b"contact")]
+                    conn.sendall(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + b"\r\nExpires: 60\r\n"
+                                 b"Content-Length: 0\r\n\r\n")
+
+    def poison(self) -> None:
+        self.connections[-1].sendall(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nContent-Length: 5\r\n"
+                                     b"Content-Length: 9\r\n\r\nhello")
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.connections:
+            conn.close()
+
+
+def test_a_registrar_without_pongs_keeps_its_connection_and_a_broken_stream_is_reopened(tmp_path, short_prompts):
+    """RFC 5626 §4.4.1: only outbound registrars answer CRLF pings, so a registrar that never did
+    is not dropped for missing pongs (two keepalives pass on one connection); a message whose
+    framing is broken closes the stream (RFC 3261 §18.3): the bot reconnects and registers again,
+    and its receive thread lives on."""
+    registrar = StreamRegistrar()
+    config = loopback_config(tmp_path, short_prompts, register=True, server="127.0.0.1", port=registrar.port,
+                             username="callbot", password="", transport="tcp", keepalive=5.0,
+                             trusted_sources=("127.0.0.1",))
+    try:
+        with running_bot(config) as bot:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not bot.endpoint._registrar.state.registered:
+                time.sleep(0.1)
+            assert bot.endpoint._registrar.state.registered
+            time.sleep(12)  # two keepalives without a pong
+            assert len(registrar.connections) == 1 and bot.endpoint._registrar.state.registered
+            before = registrar.registers
+            registrar.poison()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and (len(registrar.connections) < 2 or registrar.registers <= before):
+                time.sleep(0.1)
+            assert len(registrar.connections) == 2 and registrar.registers > before
+            receivers = [t for t in __import__("threading").enumerate() if t.name == "SIP Receive"]
+            assert receivers and all(t.is_alive() for t in receivers)
+    finally:
+        registrar.close()

@@ -233,15 +233,17 @@ class IncomingCall:
 
     # -- internals -------------------------------------------------------
     def _watch_rtp(self) -> None:
-        """Record when RTP last arrived (rfcvoip exposes no such timestamp)."""
+        """Record when RTP last arrived (rfcvoip exposes no such timestamp); with SRTP, when
+        authentic RTP last arrived (the parser behind the decryption, srtp.py)."""
         for client in self._call._rtp_clients_snapshot():
-            original = client.parse_packet
+            name = "parse_plain" if hasattr(client, "parse_plain") else "parse_packet"
+            original = getattr(client, name)
 
             def parse_packet(packet, _original=original):
                 self.last_rtp_at = time.monotonic()
                 return _original(packet)
 
-            client.parse_packet = parse_packet
+            setattr(client, name, parse_packet)
 
     def _expire(self, reason: str) -> None:
         """The bot ends the call for ``reason`` (watchdog: rtp_timeout, max_duration; stop)."""

@@ -20,6 +20,7 @@ from callbot.telephony.library import supported_codecs
 from rfcvoip import SIP
 from rfcvoip.VoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
+from rfcvoip.SIPTransport import SIPFramingError
 from rfcvoip.util import acquired_lock_and_unblocked_socket
 
 from callbot.telephony.asking import Asking
@@ -265,7 +266,7 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
         for data, target in tx.tick():
             try:
                 SIP.SIPClient.send_raw(self, data, target)
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a TCP/TLS connection being reopened
                 log.debug("retransmission to %s failed: %s", target, exc)
 
     # WORKAROUND SIP.py:3108-3111: start() runs the receive loop only after a
@@ -291,12 +292,14 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
                 time.sleep(RECV_WAIT)
                 continue
             try:
-                if down is None or not (self.connection._stream_has_message() or _tls_pending(sock)):
+                if down is None or not self._buffered(sock):
                     select.select([sock], [], [], RECV_WAIT)
                 with acquired_lock_and_unblocked_socket(self.recvLock, sock):
                     self.recv()
             except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 continue
+            except SIPFramingError as exc:  # RFC 3261 §18.3: a stream that lost its framing is closed
+                self._stream_failed(exc)
             except (OSError, ValueError) as exc:  # the socket closed under us (stop, or the registrar)
                 if not self.NSD:
                     break
@@ -329,8 +332,9 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
     # WORKAROUND VoIP.py:1913-1947, 954-1006: the library answers any codec it has a module
     # for — Opus when libopus is installed (garbled both ways: a 48 kHz clock handled as 8 kHz),
     # its untested wideband G.711 variants — and refuses audio+video offers. The library sees
-    # the offer cut down to PCMA/PCMU (+ telephone-event) in the caller's order and no other
-    # m= section; gen_answer() puts the refused sections back with port 0 (offer.py).
+    # the offer cut down to the caller's first of G.722/PCMU/PCMA (+ telephone-event), plain
+    # RTP/AVP without SRTP keys, and no other m= section; gen_answer() puts the refused sections
+    # back with port 0 and makes an SRTP answer RTP/SAVP with the bot's key (offer.py, srtp.py).
     def _message_from_raw(self, raw: bytes):
         if is_request(raw):
             problem = check_request(raw)
@@ -358,12 +362,6 @@ class SupervisedSIPClient(StreamFlow, Asking, SIP.SIPClient):
         message.disabled_streams = disabled
         message.srtp_remote, message.srtp_local = keys  # SRTP keys (srtp.py): never seen by the library
         return message
-
-
-def _tls_pending(sock) -> bool:
-    """Decrypted bytes wait inside OpenSSL: select() would not see them."""
-    pending = getattr(sock, "pending", None)
-    return bool(pending and pending())
 
 
 def _call_id_of(message: bytes) -> str:

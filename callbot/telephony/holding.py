@@ -7,6 +7,7 @@ Imported by :mod:`callbot.telephony.client`, which creates every inbound call as
 
 from __future__ import annotations
 
+from rfcvoip import SIP
 from rfcvoip.VoIP.VoIP import VoIPCall
 
 
@@ -44,11 +45,26 @@ class HoldAwareCall(VoIPCall):
         for client in self._rtp_clients_snapshot():
             self.srtp.attach(client)
 
+    def _refuse_reoffer(self, request) -> bool:
+        """A re-INVITE may not switch an SRTP call to plain RTP or back (nor offer plain RTP while
+        sip.media_encryption = required): 488, the call goes on as it was (RFC 3264 §8)."""
+        offered = getattr(request, "srtp_remote", None) is not None
+        if offered == (self.srtp is not None) and (offered or self.sip.srtp_mode != "required"):
+            if offered:  # the bot keeps its key; the answer says so
+                request.srtp_local = self.srtp.local
+            return False
+        self.sip.send_response(request, self.sip.gen_response(request, SIP.SIPStatus.NOT_ACCEPTABLE_HERE))
+        return True
+
     def renegotiate(self, request) -> None:
+        if self._refuse_reoffer(request):
+            return
         before = _direction(self.sendmode)
         self.sendmode = self.phone.recvmode  # what the bot wants; the offer narrows it
         super().renegotiate(request)
-        self.secure_media(request)  # a re-INVITE brings the caller's keys again (and the answer new ones)
+        tx = getattr(self.sip, "transactions", None)
+        if self.srtp is not None and (tx is None or tx.status_for(request.raw) == 200):
+            self.srtp.rekey(request.srtp_remote)  # only once the new offer was accepted
         after = _direction(self.sendmode)
         listener = self.on_direction
         if after != before and listener is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -93,7 +94,11 @@ class Registrar(threading.Thread):
       it answers again, REGISTER at once — so the bot is reachable again within a few seconds
       of a PBX coming back, not at the next refresh;
     * a REGISTER the registrar answered with a refusal (403, wrong password) is only retried
-      with the backoff (no probing: the registrar is there, hammering it helps nobody).
+      with the backoff (no probing: the registrar is there, hammering it helps nobody);
+    * over TCP/TLS (stream.py) the keepalive is a CRLF ping with a 10 s pong timeout (RFC 5626,
+      once the registrar has answered one), a closed or silent connection is reopened from the
+      bot's own port and the bot REGISTERs at once; a certificate that does not verify is
+      retried with the backoff only.
     """
 
     def __init__(self, phone: Phone, settings: SipSettings,
@@ -178,8 +183,10 @@ class Registrar(threading.Thread):
                         failures, unreachable = 1, True
                         next_register = now + backoff_delay(1)
                         next_ping = None
-                        self._lose(f"the registrar did not answer a keepalive OPTIONS within "
-                                   f"{KEEPALIVE_TIMEOUT:.0f}s", attempts, backoff_delay(1), first=True)
+                        self._lose("the registrar did not answer the keepalive (" + (
+                                       "the connection closed or a CRLF ping got no pong" if client.reliable
+                                       else f"OPTIONS, {KEEPALIVE_TIMEOUT:.0f}s") + ")",
+                                   attempts, backoff_delay(1), first=True)
                 elif status is not None:
                     log.info("the registrar answers again; registering now")
                     next_register, next_ping = now, None
@@ -194,8 +201,10 @@ class Registrar(threading.Thread):
         """One keepalive: a status like an OPTIONS answer, or None when the registrar is gone.
 
         UDP: an OPTIONS to the bot's own address at the registrar (see :meth:`_probe_uri`).
-        TCP/TLS: a CRLF ping answered by a pong (RFC 5626 §4.4.1) while connected; while the
-        connection is down, a new connection is the probe (200 when it was made)."""
+        TCP/TLS: a CRLF ping answered by a pong (RFC 5626 §4.4.1) while connected — a registrar
+        that never answers pings (no outbound support) gets the CRLF as a NAT keepalive and the
+        OPTIONS over the connection; while the connection is down, a new connection is the probe
+        (200 when it was made)."""
         if client.reliable:
             if client.stream_down is not None and client.stream_down.is_set():
                 try:
@@ -204,7 +213,10 @@ class Registrar(threading.Thread):
                     log.debug("reconnecting to the registrar failed: %s", exc)
                     return None
                 return 200
-            return 200 if client.crlf_ping(PONG_TIMEOUT) else None
+            if client.pong_seen:
+                return 200 if client.crlf_ping(PONG_TIMEOUT) else None
+            if client.crlf_ping(1.0, required=False):
+                return 200
         try:
             return client.ping(client.signal_target(), uri=self._probe_uri(), timeout=KEEPALIVE_TIMEOUT)
         except (OSError, RuntimeError) as exc:
@@ -225,8 +237,9 @@ class Registrar(threading.Thread):
         if client.reliable and client.stream_down is not None and client.stream_down.is_set():
             try:
                 client.reconnect()
-            except Exception as exc:  # refused, TLS failure …: retried with backoff and probes
-                return describe_connect_error(exc, self._settings), True
+            except Exception as exc:  # refused, reset …: retried with backoff and probes
+                # a certificate that does not verify will not verify in 2 s either: backoff only
+                return describe_connect_error(exc, self._settings), not isinstance(exc, ssl.SSLError)
         try:
             response = client.register_once()
         except Exception as exc:  # any failure: reported by the caller, retried with backoff

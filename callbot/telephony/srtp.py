@@ -19,7 +19,7 @@ import binascii
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger("callbot.telephony")
 
@@ -37,7 +37,7 @@ class Crypto:
 
     tag: str
     suite: str
-    key: bytes
+    key: bytes = field(repr=False)  # master key + salt: never in a repr or a log
 
     def line(self) -> str:
         return f"a=crypto:{self.tag} {self.suite} inline:{base64.b64encode(self.key).decode('ascii')}"
@@ -92,11 +92,19 @@ class SrtpMedia:
         profiles = {"AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
                     "AES_CM_128_HMAC_SHA1_32": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32}
         self._errors = (pylibsrtp.Error, ValueError)
+        self._session = lambda key, inbound, suite: pylibsrtp.Session(pylibsrtp.Policy(
+            key, pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND, 0,
+            profiles[suite]))
         self.remote, self.local = remote, local
-        policy = pylibsrtp.Policy
-        self._tx = pylibsrtp.Session(policy(local.key, policy.SSRC_ANY_OUTBOUND, 0, profiles[local.suite]))
-        self._rx = pylibsrtp.Session(policy(remote.key, policy.SSRC_ANY_INBOUND, 0, profiles[remote.suite]))
+        self._tx = self._session(local.key, False, local.suite)
+        self._rx = self._session(remote.key, True, remote.suite)
         self.protected = self.accepted = self.dropped = 0
+
+    def rekey(self, remote: Crypto) -> None:
+        """A re-INVITE's offer: a new key of the caller's gets a new receive session; the same key
+        keeps the running one (its rollover counter: RFC 4568 §7.1.4). The bot's key stays."""
+        if remote != self.remote:
+            self.remote, self._rx = remote, self._session(remote.key, True, remote.suite)
 
     def protect(self, packet: bytes) -> bytes:
         self.protected += 1
@@ -119,20 +127,20 @@ class SrtpMedia:
         return plain
 
     def attach(self, rtp_client) -> None:
-        """Hook into one of the SIP library's RTP clients (its packet builder and parser); a client
-        attached before (a re-INVITE with new keys) gets the new sessions instead of the old."""
-        originals = getattr(rtp_client, "_plain_rtp", None)
-        if originals is None:
-            originals = rtp_client._plain_rtp = (rtp_client._build_rtp_packet, rtp_client.parse_packet)
-        build, parse = originals
+        """Hook into one of the SIP library's RTP clients: every packet it builds is protected,
+        every packet it receives is unprotected first and handed to ``rtp_client.parse_plain``
+        (the library's parser; others may wrap that one, e.g. to see when authentic RTP came)."""
+        rtp_client.srtp = self
+        build = rtp_client._build_rtp_packet
+        rtp_client.parse_plain = rtp_client.parse_packet
 
         def build_protected(*args, **kwargs):
-            return self.protect(build(*args, **kwargs))
+            return rtp_client.srtp.protect(build(*args, **kwargs))
 
         def parse_unprotected(packet):
-            plain = self.unprotect(packet)
+            plain = rtp_client.srtp.unprotect(packet)
             if plain is not None:
-                parse(plain)
+                rtp_client.parse_plain(plain)
 
         rtp_client._build_rtp_packet = build_protected
         rtp_client.parse_packet = parse_unprotected

@@ -105,6 +105,7 @@ def _open_stream_socket(self: SIPConnection) -> socket.socket:
                 context = self.tls_context or ssl.create_default_context()
                 sock = SerializedTLS(context.wrap_socket(sock, server_hostname=self.tls_server_name or self.target.host))
             self._stream_buffer = b""
+            self.opened_at = time.monotonic()
             return sock
         except BaseException as exc:
             last_error = exc
@@ -189,6 +190,24 @@ class StreamFlow:
         if listener is not None:
             listener()
 
+    def _buffered(self, sock) -> bool:
+        """TCP/TLS: a message already waits (in the stream buffer, or decrypted inside OpenSSL
+        where select() cannot see it). Looked at only when the receive lock is free: the registrar
+        thread may be reading into the buffer while it waits for its own response."""
+        if not self.recvLock.acquire(blocking=False):
+            return False
+        try:
+            pending = getattr(sock, "pending", None)
+            return self.connection._stream_has_message() or bool(pending and pending())
+        finally:
+            self.recvLock.release()
+
+    @property
+    def pong_seen(self) -> bool:
+        """The registrar answered a CRLF ping on this connection: it implements RFC 5626 keepalives."""
+        connection = self.connection
+        return connection.last_pong >= getattr(connection, "opened_at", 0.0) > 0
+
     def reconnect(self) -> None:
         """A new connection to the registrar from the bot's own port (raises OSError/SSLError)."""
         connection = self.connection
@@ -203,8 +222,10 @@ class StreamFlow:
             self.stream_down.clear()
         log.info("connected to the registrar again (%s)", connection.target.transport.value)
 
-    def crlf_ping(self, timeout: float = PONG_TIMEOUT) -> bool:
-        """RFC 5626 §4.4.1: send a CRLF ping; True when the pong came within ``timeout``."""
+    def crlf_ping(self, timeout: float = PONG_TIMEOUT, required: bool = True) -> bool:
+        """RFC 5626 §4.4.1: send a CRLF ping; True when the pong came within ``timeout``. A missing
+        pong fails the flow only when ``required`` (the registrar answered pings before: only
+        registrars that implement outbound do)."""
         connection = self.connection
         sent_at = time.monotonic()
         try:
@@ -218,8 +239,8 @@ class StreamFlow:
                 return True
             if self.stream_down is not None and self.stream_down.wait(0.05):
                 return False
-        # RFC 5626 §4.4.1: no pong, the flow has failed (a NAT or firewall dropped it silently)
-        self._stream_failed(TimeoutError(f"no CRLF pong within {timeout:.0f}s"))
+        if required:  # RFC 5626 §4.4.1: no pong, the flow has failed (a NAT or firewall dropped it)
+            self._stream_failed(TimeoutError(f"no CRLF pong within {timeout:.0f}s"))
         return False
 
 

@@ -231,6 +231,13 @@ class Transactions:
             callback()
         return out
 
+    def status_for(self, request: bytes) -> int | None:
+        """The status of the last response the bot sent to ``request`` (None: none yet)."""
+        key = parse_key(request)
+        with self._lock:
+            entry = self._answered.get(key) if key is not None else None
+        return status_of(entry.response) if entry is not None else None
+
     def pending(self) -> int:
         """Transactions still waiting (2xx without ACK, own requests without a final answer)."""
         with self._lock:
