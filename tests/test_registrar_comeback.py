@@ -88,8 +88,10 @@ def test_a_registrar_that_is_down_for_a_while_is_retried_and_taken_again_at_once
             lost = wait_for(lambda: not bot.endpoint.registration.registered,
                             timeout=DEFAULTS.keepalive + 10)
             assert lost is not None, "the keepalive did not notice the registrar was gone"
+            # status.json is written right after the state changes (the listener runs after it)
+            assert wait_for(lambda: (read_status(path) is not None and not read_status(path).registered
+                                     and read_status(path).last_error), timeout=2) is not None
             status = read_status(path)
-            assert status is not None and not status.registered and status.last_error
             assert any("NOT registered" in line for line in status.lines())
             time.sleep(6)  # several failed tries with backoff: 1 s, 2 s, 4 s …
             kam.start()
