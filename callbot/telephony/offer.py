@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from callbot.telephony.srtp import Crypto, answer_crypto, choose_crypto
+from callbot.telephony.srtp import Crypto, answer_crypto, choose_crypto, secure_answer
 
 #: Codecs the bot answers, by encoding name (upper case) → static payload type.
 SUPPORTED = {"G722": 9, "PCMU": 0, "PCMA": 8}
@@ -254,8 +254,6 @@ def finish_answer(message: str, disabled: tuple[tuple[int, str], ...], local_key
     and, for an SRTP call, the answered stream ``RTP/SAVP`` with the bot's key; Content-Length fixed."""
     if not disabled and local_key is None:
         return message
-    from callbot.telephony.srtp import secure_answer
-
     head, _, body = message.partition("\r\n\r\n")
     body = with_disabled_streams(body, disabled)
     if local_key is not None:
